@@ -1,0 +1,97 @@
+"""The Agent gRPC service: proto → domain, await the service, domain → proto. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from shoal.agent.v1 import agent_pb2 as apb
+from shoal.agent.v1 import agent_pb2_grpc
+
+from agent.api import convert, exec_stream
+from agent.containers.service import ContainerService
+from agent.errors import InvalidSpec
+from agent.images.service import ImageService
+
+Context = Any  # grpc.aio.ServicerContext
+
+
+class AgentServicer(agent_pb2_grpc.AgentServicer):
+    def __init__(self, containers: ContainerService, images: ImageService) -> None:
+        self.containers = containers
+        self.images = images
+
+    async def CreateContainer(self, request: apb.CreateContainerRequest, context: Context) -> Any:
+        container = await self.containers.create(convert.spec_from_pb(request.spec))
+        return apb.CreateContainerResponse(container=convert.container_to_pb(container))
+
+    async def StartContainer(self, request: apb.StartContainerRequest, context: Context) -> Any:
+        container = await self.containers.start(request.container)
+        return apb.StartContainerResponse(container=convert.container_to_pb(container))
+
+    async def StopContainer(self, request: apb.StopContainerRequest, context: Context) -> Any:
+        container = await self.containers.stop(request.container, request.timeout_seconds)
+        return apb.StopContainerResponse(container=convert.container_to_pb(container))
+
+    async def KillContainer(self, request: apb.KillContainerRequest, context: Context) -> Any:
+        await self.containers.kill(request.container, request.signal)
+        return apb.KillContainerResponse()
+
+    async def RemoveContainer(self, request: apb.RemoveContainerRequest, context: Context) -> Any:
+        await self.containers.remove(request.container, request.force)
+        return apb.RemoveContainerResponse()
+
+    async def ListContainers(self, request: apb.ListContainersRequest, context: Context) -> Any:
+        found = self.containers.containers_list(include_stopped=request.all)
+        return apb.ListContainersResponse(containers=[convert.container_to_pb(c) for c in found])
+
+    async def InspectContainer(self, request: apb.InspectContainerRequest, context: Context) -> Any:
+        container = self.containers.resolve(request.container)
+        return apb.InspectContainerResponse(container=convert.container_to_pb(container))
+
+    async def WaitContainer(self, request: apb.WaitContainerRequest, context: Context) -> Any:
+        container = await self.containers.wait(request.container)
+        return apb.WaitContainerResponse(container=convert.container_to_pb(container))
+
+    async def ContainerLogs(self, request: apb.ContainerLogsRequest, context: Context) -> AsyncIterator[Any]:
+        async for batch in self.containers.logs(request.container, request.follow, request.tail):
+            yield apb.ContainerLogsResponse(entries=[convert.log_line_to_pb(line) for line in batch])
+
+    async def Exec(self, request_iterator: AsyncIterator[apb.ExecRequest], context: Context) -> AsyncIterator[Any]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("request") != "start":
+            raise InvalidSpec("start", "the first Exec message must carry ExecStart")
+        start = first.start
+        exec_id, fds = await self.containers.exec(
+            start.container, list(start.command), tty=start.tty, env=list(start.env), user=start.user,
+            working_dir=start.working_dir, rows=start.rows, cols=start.cols)
+        exit_code = asyncio.ensure_future(self.containers.exec_exit_code(exec_id))
+        async for response in exec_stream.bridge(fds, start.tty, request_iterator, exit_code):
+            yield response
+
+    async def ContainerStats(self, request: apb.ContainerStatsRequest, context: Context) -> Any:
+        stats = self.containers.stats(list(request.containers))
+        return apb.ContainerStatsResponse(stats=[convert.stats_to_pb(c, s) for c, s in stats])
+
+    async def ImportImage(self, request_iterator: AsyncIterator[apb.ImportImageRequest], context: Context) -> Any:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("request") != "header":
+            raise InvalidSpec("header", "the first ImportImage message must carry the header")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for request in request_iterator:
+                yield request.chunk
+
+        records = await self.images.import_stream(chunks(), first.header.filename, first.header.tag)
+        return apb.ImportImageResponse(images=[convert.image_to_pb(r) for r in records])
+
+    async def ListImages(self, request: apb.ListImagesRequest, context: Context) -> Any:
+        return apb.ListImagesResponse(images=[convert.image_to_pb(r) for r in self.images.images_list()])
+
+    async def InspectImage(self, request: apb.InspectImageRequest, context: Context) -> Any:
+        return apb.InspectImageResponse(image=convert.image_to_pb(self.images.inspect(request.image)))
+
+    async def RemoveImage(self, request: apb.RemoveImageRequest, context: Context) -> Any:
+        untagged, deleted = await self.images.remove(request.image)
+        return apb.RemoveImageResponse(untagged=untagged, deleted=deleted)

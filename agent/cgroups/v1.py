@@ -1,0 +1,139 @@
+"""cgroup v1 ("legacy"): one hierarchy per controller (or per co-mounted group of controllers)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from agent.cgroups.base import (
+    CPU_PERIOD_US,
+    CgroupStats,
+    Limits,
+    kill_and_rmdir,
+    read_int,
+    read_keyed,
+    read_text,
+    rmdir_if_empty,
+    write,
+)
+
+# Docker's default device allow-list (cgroup-v1/devices.rst): mknod anything, use only the basics.
+DEFAULT_DEVICE_RULES = (
+    "c *:* m", "b *:* m",
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",  # null zero full random urandom
+    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",  # tty console ptmx pts/*
+)
+
+UNLIMITED_MEMORY = 1 << 62  # v1 reports "no limit" as a page-rounded LONG_MAX
+
+
+def find_hierarchies(root: str) -> dict[str, str]:
+    """Maps each v1 controller (and `name=` hierarchy) to its mount directory under root.
+
+    Co-mounted controllers (`cpu,cpuacct`) share one directory; the per-controller symlinks
+    systemd makes are skipped so each hierarchy is joined once. The cgroup2 mount of a hybrid
+    host (`unified`) is not a v1 hierarchy.
+    """
+    found: dict[str, str] = {}
+    for entry in sorted(os.listdir(root)):
+        path = os.path.join(root, entry)
+        if entry == "unified" or os.path.islink(path) or not os.path.isfile(os.path.join(path, "tasks")):
+            continue
+        for controller in entry.split(","):
+            found[controller] = path
+    return found
+
+
+class CgroupV1Manager:
+    def __init__(self, root: str, parent: str) -> None:
+        self._hierarchies = find_hierarchies(root)
+        self._parent = parent.strip("/")
+
+    def _path(self, controller: str, name: str) -> str | None:
+        base = self._hierarchies.get(controller)
+        return os.path.join(base, self._parent, name) if base else None
+
+    def _dirs(self, name: str) -> list[str]:
+        return sorted({os.path.join(base, self._parent, name) for base in self._hierarchies.values()})
+
+    def create(self, name: str, limits: Limits) -> None:
+        made: list[str] = []
+        try:
+            for directory in self._dirs(name):
+                for level in self._levels(directory):
+                    if not os.path.isdir(level):
+                        os.mkdir(level)
+                        made.append(level)
+                        self._inherit_cpuset(level)
+            self._apply(name, limits)
+        except BaseException:
+            for directory in reversed(made):
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)
+            raise
+
+    def _levels(self, directory: str) -> list[str]:
+        """The parent directory first, then the container's: both may need making."""
+        return [os.path.dirname(directory), directory]
+
+    def _inherit_cpuset(self, directory: str) -> None:
+        """A v1 cpuset cgroup starts with no CPUs and no memory nodes and refuses tasks until set."""
+        cpuset = self._hierarchies.get("cpuset")
+        if not cpuset or not directory.startswith(cpuset + os.sep):
+            return
+        parent = os.path.dirname(directory)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not read_text(os.path.join(directory, name)):
+                write(os.path.join(directory, name), read_text(os.path.join(parent, name)))
+
+    def _apply(self, name: str, limits: Limits) -> None:
+        memory = self._path("memory", name)
+        if memory and limits.memory_bytes:
+            write(os.path.join(memory, "memory.limit_in_bytes"), str(limits.memory_bytes))
+        cpu = self._path("cpu", name)
+        if cpu and limits.cpu_millis:
+            write(os.path.join(cpu, "cpu.cfs_period_us"), str(CPU_PERIOD_US))
+            write(os.path.join(cpu, "cpu.cfs_quota_us"), str(limits.cpu_quota_us()))
+        if cpu and limits.cpu_shares:
+            write(os.path.join(cpu, "cpu.shares"), str(limits.cpu_shares))
+        pids = self._path("pids", name)
+        if pids and limits.pids_limit:
+            write(os.path.join(pids, "pids.max"), str(limits.pids_limit))
+        devices = self._path("devices", name)
+        if devices:
+            write(os.path.join(devices, "devices.deny"), "a")
+            for rule in DEFAULT_DEVICE_RULES:
+                write(os.path.join(devices, "devices.allow"), rule)
+
+    def procs_files(self, name: str) -> list[str]:
+        return [os.path.join(directory, "cgroup.procs") for directory in self._dirs(name)]
+
+    def stats(self, name: str) -> CgroupStats:
+        memory = self._path("memory", name) or ""
+        cpuacct = self._path("cpuacct", name) or ""
+        pids = self._path("pids", name) or ""
+        usage = read_int(os.path.join(memory, "memory.usage_in_bytes"))
+        inactive = read_keyed(os.path.join(memory, "memory.stat")).get("total_inactive_file", 0)
+        limit = read_int(os.path.join(memory, "memory.limit_in_bytes"))
+        return CgroupStats(
+            cpu_seconds=read_int(os.path.join(cpuacct, "cpuacct.usage")) / 1e9,
+            memory_usage_bytes=max(usage - inactive, 0),
+            memory_limit_bytes=0 if limit >= UNLIMITED_MEMORY else limit,
+            pids_current=read_int(os.path.join(pids, "pids.current")),
+            pids_limit=read_int(os.path.join(pids, "pids.max")),
+        )
+
+    def oom_kills(self, name: str) -> int:
+        memory = self._path("memory", name)
+        return read_keyed(os.path.join(memory, "memory.oom_control")).get("oom_kill", 0) if memory else 0
+
+    def remove(self, name: str) -> None:
+        for directory in self._dirs(name):
+            kill_and_rmdir(directory)
+
+    def exists(self, name: str) -> bool:
+        return any(os.path.isdir(directory) for directory in self._dirs(name))
+
+    def remove_parent(self) -> None:
+        for base in set(self._hierarchies.values()):
+            rmdir_if_empty(os.path.join(base, self._parent))

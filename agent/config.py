@@ -1,0 +1,40 @@
+"""The agent's settings, their defaults, and their validation (pure)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from agent.errors import InvalidSpec
+
+DEFAULT_STATE_DIR = "/var/lib/shoal/agent"
+DEFAULT_CGROUP_PARENT = "shoal"
+DEFAULT_METRICS = "127.0.0.1:9420"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConfig:
+    state_dir: str = DEFAULT_STATE_DIR
+    listen: str = ""  # unix:///PATH or HOST:PORT; default unix://<state_dir>/agent.sock
+    cgroup_parent: str = DEFAULT_CGROUP_PARENT
+    metrics_listen: str = DEFAULT_METRICS  # HOST:PORT, or "off"
+    log_max_bytes: int = 10 << 20
+    log_max_files: int = 3
+
+    @property
+    def grpc_address(self) -> str:
+        return self.listen or f"unix://{os.path.join(self.state_dir, 'agent.sock')}"
+
+    def validate(self) -> None:
+        if not os.path.isabs(self.state_dir):
+            raise InvalidSpec("--state-dir", f"{self.state_dir!r} must be an absolute path")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", self.cgroup_parent.strip("/")):
+            raise InvalidSpec("--cgroup-parent", f"{self.cgroup_parent!r}: a cgroup path of [A-Za-z0-9_.-] names")
+        address = self.grpc_address
+        if not (address.startswith("unix://") or re.fullmatch(r"\[?[\w.:-]*\]?:\d+", address)):
+            raise InvalidSpec("--listen", f"{address!r}: expected unix:///PATH or HOST:PORT")
+        if self.metrics_listen != "off" and not re.fullmatch(r"[\w.-]*:\d+", self.metrics_listen):
+            raise InvalidSpec("--metrics-listen", f"{self.metrics_listen!r}: expected HOST:PORT or off")
+        if self.log_max_bytes < 4096 or self.log_max_files < 1:
+            raise InvalidSpec("--log-max-size", "at least 4096 bytes and at least one file")

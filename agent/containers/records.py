@@ -1,0 +1,41 @@
+"""The agent's container records on disk: <state>/containers/<id>/container.json (write-then-rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from agent.containers.model import Container
+
+
+class ContainerRecords:
+    def __init__(self, state_dir: str) -> None:
+        self.root = os.path.join(state_dir, "containers")
+        os.makedirs(self.root, exist_ok=True)
+
+    def directory(self, container_id: str) -> str:
+        return os.path.join(self.root, container_id)
+
+    def save(self, container: Container) -> None:
+        path = os.path.join(self.directory(container.id), "container.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(container.to_json(), f)
+        os.replace(path + ".tmp", path)
+
+    def load_all(self) -> list[Container]:
+        found = []
+        for name in sorted(os.listdir(self.root)):
+            path = os.path.join(self.root, name, "container.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    found.append(Container.from_json(json.load(f)))
+        return found
+
+    def read_supervisor_record(self, container_id: str, name: str) -> dict[str, object] | None:
+        """run.json / exit.json written by the supervisor (see agent/supervisor/records.py)."""
+        try:
+            with open(os.path.join(self.directory(container_id), name)) as f:
+                data: dict[str, object] = json.load(f)
+                return data
+        except (FileNotFoundError, ValueError):
+            return None

@@ -1,0 +1,400 @@
+"""The container service: every container operation of the agent, over the runtime supervisor.
+
+Per-container operations are serialised by a lock per container. State changes go through
+`state.transition` and are persisted before callers see them. Exits arrive as supervisor events
+(`on_event`) and drive the restart policy; after an agent restart, `recover` rebuilds everything
+from the records on disk and the supervisor's view, so running containers are re-adopted and
+exits that happened meanwhile are still reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from agent.cgroups import CgroupManager, CgroupStats
+from agent.containers import logs, naming, restart, runspec
+from agent.containers.model import Container, ContainerSpec, NetworkMode, State
+from agent.containers.records import ContainerRecords
+from agent.containers.state import transition
+from agent.containers.validate import validate
+from agent.errors import AlreadyExists, Conflict, Failed, InvalidSpec, NotFound
+from agent.images.store import ImageStore
+from agent.runtime.client import SupervisorClient
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_TIMEOUT = 10
+ETC_FILES = ("hostname", "hosts", "resolv.conf")  # generated per container, bind-mounted into /etc
+MANUAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+
+
+class LifecycleObserver(Protocol):
+    """What the metrics layer learns from the service (declared here, where it is consumed)."""
+
+    def container_started(self, seconds: float) -> None: ...
+
+    def container_restarted(self, container_id: str) -> None: ...
+
+
+def parse_signal(value: str) -> signal.Signals:
+    text = value.strip().upper() or "SIGKILL"
+    try:
+        return signal.Signals(int(text)) if text.isdigit() else signal.Signals[
+            text if text.startswith("SIG") else "SIG" + text]
+    except (KeyError, ValueError):
+        raise InvalidSpec("signal", f"{value!r} is not a signal name (TERM, SIGKILL) or number") from None
+
+
+class ContainerService:
+    def __init__(self, *, state_dir: str, images: ImageStore, supervisor: SupervisorClient,
+                 cgroups: CgroupManager, observer: LifecycleObserver, log_max_bytes: int = 10 << 20,
+                 log_max_files: int = 3) -> None:
+        self.state_dir = state_dir
+        self.records = ContainerRecords(state_dir)
+        self.images = images
+        self.supervisor = supervisor
+        self.cgroups = cgroups
+        self.observer = observer
+        self.log_max_bytes = log_max_bytes
+        self.log_max_files = log_max_files
+        self.containers: dict[str, Container] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._exit_waiters: dict[str, list[asyncio.Future[Container]]] = {}
+        self._early_exits: dict[str, dict[str, Any]] = {}
+        self._restarts: dict[str, asyncio.Task[None]] = {}
+        self._exec_waiters: dict[int, asyncio.Future[int]] = {}
+        self._exec_early: dict[int, int] = {}
+        images.set_in_use_check(self.users_of_image)
+        supervisor.set_event_handler(self.on_event)
+
+    # ---- lookup ---------------------------------------------------------------------------------
+    def resolve(self, ref: str) -> Container:
+        if not ref:
+            raise InvalidSpec("container", "a container id, id prefix or name")
+        if ref in self.containers:
+            return self.containers[ref]
+        by_name = [c for c in self.containers.values() if c.name == ref]
+        if by_name:
+            return by_name[0]
+        matches = [c for c in self.containers.values() if c.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidSpec("container", f"id prefix {ref!r} matches {len(matches)} containers; give more")
+        raise NotFound(f"no such container: {ref}")
+
+    def containers_list(self, include_stopped: bool) -> list[Container]:
+        found = [c for c in self.containers.values() if include_stopped or c.is_active]
+        return sorted(found, key=lambda c: c.created_at, reverse=True)
+
+    def users_of_image(self, image_id: str) -> list[str]:
+        return sorted(c.name for c in self.containers.values() if c.image_id == image_id)
+
+    def _lock(self, container_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    def _commit(self, container: Container) -> Container:
+        self.records.save(container)
+        self.containers[container.id] = container
+        return container
+
+    # ---- create ---------------------------------------------------------------------------------
+    async def create(self, spec: ContainerSpec) -> Container:
+        validate(spec)
+        image = self.images.resolve(spec.image)
+        taken = {c.name: c.id for c in self.containers.values()}
+        if spec.name in taken:
+            raise AlreadyExists(f"container name {spec.name!r} is already in use by container {taken[spec.name][:12]}")
+        container_id = secrets.token_hex(32)
+        name = spec.name or naming.generate(set(taken))
+        hostname = spec.hostname or container_id[:12]
+        process = runspec.process_for(spec, image.config, hostname)
+        container = Container(id=container_id, name=name, spec=spec, image_id=image.id, argv=process.argv,
+                              created_at=time.time_ns())
+        directory = self.records.directory(container_id)
+        try:
+            for sub in ("upper", "work", "rootfs", "logs"):
+                os.makedirs(os.path.join(directory, sub))
+            self._write_etc_files(directory, hostname)
+            self._commit(container)
+            await self.supervisor.call("prepare", id=container_id, limits=asdict(spec.resources))
+        except BaseException:
+            self.containers.pop(container_id, None)
+            shutil.rmtree(directory, ignore_errors=True)
+            with contextlib.suppress(Exception):
+                await self.supervisor.call("release", id=container_id)
+            raise
+        return container
+
+    @staticmethod
+    def _write_etc_files(directory: str, hostname: str) -> None:
+        with open(os.path.join(directory, "hostname"), "w") as f:
+            f.write(hostname + "\n")
+        with open(os.path.join(directory, "hosts"), "w") as f:
+            f.write(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+        resolv = ""
+        with contextlib.suppress(OSError), open("/etc/resolv.conf") as host_resolv:
+            resolv = host_resolv.read()
+        with open(os.path.join(directory, "resolv.conf"), "w") as f:
+            f.write(resolv)
+
+    # ---- start ----------------------------------------------------------------------------------
+    async def start(self, ref: str) -> Container:
+        container = self.resolve(ref)
+        async with self._lock(container.id):
+            container = self.containers[container.id]
+            if container.is_active:
+                raise Conflict(f"container {container.name} is already {container.state.value}")
+            return await self._start(container, restart_count=container.restart_count)
+
+    def _launch(self, container: Container) -> dict[str, Any]:
+        image = self.images.resolve(container.image_id)
+        spec = container.spec
+        hostname = spec.hostname or container.id[:12]
+        process = runspec.process_for(spec, image.config, hostname)
+        directory = self.records.directory(container.id)
+        binds = [(m.source, m.destination, m.read_only) for m in spec.mounts]
+        binds += [(os.path.join(directory, name), f"/etc/{name}", False) for name in ETC_FILES]
+        return {
+            "argv": list(process.argv), "env": list(process.env), "cwd": process.cwd, "user": process.user,
+            "hostname": hostname, "rootfs": os.path.join(directory, "rootfs"),
+            "layers_dir": self.images.layers_dir, "lower": self.images.lower_dirs(image),
+            "upper": os.path.join(directory, "upper"), "work": os.path.join(directory, "work"),
+            "binds": binds, "host_network": spec.network is NetworkMode.HOST,
+            "log_path": self.log_path(container), "log_max_bytes": self.log_max_bytes,
+            "log_max_files": self.log_max_files,
+        }
+
+    def log_path(self, container: Container) -> str:
+        return os.path.join(self.records.directory(container.id), "logs", "container.log")
+
+    async def _start(self, container: Container, restart_count: int) -> Container:
+        began = time.perf_counter()
+        try:
+            reply = await self.supervisor.call("start", id=container.id, launch=self._launch(container),
+                                               limits=asdict(container.spec.resources))
+        except Failed as e:
+            failed = container.evolve(error=str(e), exit_code=127 if "not found" in str(e) else 126)
+            if failed.state is State.RESTARTING:
+                failed = transition(failed, State.EXITED, finished_at=time.time_ns())
+            self._commit(failed)
+            self._notify_exit(failed)
+            raise
+        self.observer.container_started(time.perf_counter() - began)
+        started = transition(container, State.RUNNING, pid=int(reply["pid"]), generation=int(reply["generation"]),
+                             started_at=int(reply["started_at"]), error="", oom_killed=False,
+                             stopped_by_user=False, restart_count=restart_count)
+        self._commit(started)
+        early = self._early_exits.pop(container.id, None)
+        if early and int(early["generation"]) == started.generation:
+            self._apply_exit(started, early)
+        return self.containers[container.id]
+
+    # ---- exits and restarts ---------------------------------------------------------------------
+    def on_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "exec_exited":
+            exec_id, code = int(event["exec_id"]), int(event["exit_code"])
+            waiter = self._exec_waiters.pop(exec_id, None)
+            if waiter and not waiter.done():
+                waiter.set_result(code)
+            else:
+                self._exec_early[exec_id] = code
+            return
+        if event.get("event") != "exited":
+            return
+        container = self.containers.get(str(event["id"]))
+        if container is None:
+            return
+        generation = int(event["generation"])
+        if generation > container.generation:
+            self._early_exits[container.id] = event  # the start reply has not been processed yet
+        elif generation == container.generation and container.state is State.RUNNING:
+            self._apply_exit(container, event)
+
+    def _apply_exit(self, container: Container, event: dict[str, Any]) -> None:
+        finished_at = int(event.get("finished_at") or time.time_ns())
+        exit_code = int(event["exit_code"])
+        decision = restart.decide(container.spec.restart_policy, exit_code=exit_code,
+                                  restart_count=container.restart_count, backoff_step=container.backoff_step,
+                                  ran_for=(finished_at - container.started_at) / 1e9,
+                                  stopped_by_user=container.stopped_by_user)
+        changes = {"pid": 0, "exit_code": exit_code, "oom_killed": bool(event.get("oom_killed")),
+                   "finished_at": finished_at, "error": str(event.get("error") or "")}
+        if decision.restart:
+            exited = transition(container, State.RESTARTING, backoff_step=decision.next_backoff_step, **changes)
+            self._restarts[container.id] = asyncio.get_running_loop().create_task(
+                self._restart_after(container.id, decision.delay))
+        else:
+            exited = transition(container, State.EXITED, **changes)
+        self._commit(exited)
+        self._notify_exit(exited)
+        if exited.state is State.EXITED and exited.spec.auto_remove:
+            asyncio.get_running_loop().create_task(self._auto_remove(exited.id))
+
+    async def _restart_after(self, container_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock(container_id):
+            self._restarts.pop(container_id, None)
+            container = self.containers.get(container_id)
+            if container is None or container.state is not State.RESTARTING:
+                return
+            with contextlib.suppress(Failed):
+                await self._start(container, restart_count=container.restart_count + 1)
+                self.observer.container_restarted(container_id)
+
+    async def _auto_remove(self, container_id: str) -> None:
+        with contextlib.suppress(NotFound, Conflict):
+            await self.remove(container_id, force=False)
+
+    def _notify_exit(self, container: Container) -> None:
+        for waiter in self._exit_waiters.pop(container.id, []):
+            if not waiter.done():
+                waiter.set_result(container)
+
+    def _exit_future(self, container_id: str) -> asyncio.Future[Container]:
+        future: asyncio.Future[Container] = asyncio.get_running_loop().create_future()
+        self._exit_waiters.setdefault(container_id, []).append(future)
+        return future
+
+    async def wait(self, ref: str) -> Container:
+        container = self.resolve(ref)
+        if container.state is State.CREATED or not container.is_active:
+            return container
+        return await self._exit_future(container.id)
+
+    # ---- stop, kill, remove ---------------------------------------------------------------------
+    async def stop(self, ref: str, timeout: int) -> Container:
+        container = self.resolve(ref)
+        async with self._lock(container.id):
+            container = self.containers[container.id]
+            if container.state is State.RESTARTING:
+                self._cancel_restart(container.id)
+                return self._commit(transition(container, State.EXITED, stopped_by_user=True))
+            if container.state is not State.RUNNING:
+                return container
+            exited = self._exit_future(container.id)
+            self._commit(container.evolve(stopped_by_user=True))
+            image = self.images.resolve(container.image_id)
+            stop_signal = parse_signal(image.config.stop_signal or "SIGTERM")
+            await self._signal(container, stop_signal)
+            grace = DEFAULT_STOP_TIMEOUT if timeout < 0 else timeout
+            try:
+                return await asyncio.wait_for(asyncio.shield(exited), grace)
+            except TimeoutError:
+                await self._signal(container, signal.SIGKILL)
+                return await exited
+
+    async def _signal(self, container: Container, sig: signal.Signals) -> None:
+        with contextlib.suppress(Conflict):  # it may exit between our check and the signal
+            await self.supervisor.call("signal", id=container.id, signal=int(sig))
+
+    async def kill(self, ref: str, signal_name: str) -> None:
+        sig = parse_signal(signal_name)
+        container = self.resolve(ref)
+        async with self._lock(container.id):
+            container = self.containers[container.id]
+            if container.state is not State.RUNNING:
+                raise Conflict(f"container {container.name} is not running")
+            if sig in MANUAL_SIGNALS:
+                self._commit(container.evolve(stopped_by_user=True))
+            await self.supervisor.call("signal", id=container.id, signal=int(sig))
+
+    def _cancel_restart(self, container_id: str) -> None:
+        task = self._restarts.pop(container_id, None)
+        if task:
+            task.cancel()
+
+    async def remove(self, ref: str, force: bool) -> None:
+        container = self.resolve(ref)
+        if container.state is State.RUNNING:
+            if not force:
+                raise Conflict(f"container {container.name} is running: stop it first or remove with force")
+            exited = self._exit_future(container.id)
+            await self.kill(container.id, "SIGKILL")
+            await exited
+        async with self._lock(container.id):
+            self._cancel_restart(container.id)
+            await self.supervisor.call("release", id=container.id)
+            self.containers.pop(container.id, None)
+            self._locks.pop(container.id, None)
+            await asyncio.to_thread(shutil.rmtree, self.records.directory(container.id), True)
+
+    # ---- logs, stats ----------------------------------------------------------------------------
+    async def logs(self, ref: str, follow: bool, tail: int) -> AsyncIterator[list[logs.LogLine]]:
+        container = self.resolve(ref)
+        path = self.log_path(container)
+        lines, handle = await asyncio.to_thread(logs.read_tail, path, tail)
+        if lines:
+            yield lines
+        if not follow:
+            if handle:
+                handle.close()
+            return
+
+        def active() -> bool:
+            current = self.containers.get(container.id)
+            return current is not None and current.is_active
+
+        async for batch in logs.follow(path, handle, active):
+            yield batch
+
+    def stats(self, refs: list[str]) -> list[tuple[Container, CgroupStats]]:
+        targets = [self.resolve(r) for r in refs] if refs else self.containers_list(include_stopped=False)
+        return [(c, self.cgroups.stats(c.id)) for c in targets if c.state is State.RUNNING]
+
+    # ---- exec -----------------------------------------------------------------------------------
+    async def exec(self, ref: str, argv: list[str], *, tty: bool, env: list[str], user: str, working_dir: str,
+                   rows: int, cols: int) -> tuple[int, list[int]]:
+        """Starts a process in the container; returns its exec id and our ends of its stdio."""
+        container = self.resolve(ref)
+        if container.state is not State.RUNNING:
+            raise Conflict(f"container {container.name} is not running")
+        if not argv:
+            raise InvalidSpec("command", "a command to run is required")
+        image = self.images.resolve(container.image_id)
+        process = runspec.process_for(container.spec, image.config, container.spec.hostname or container.id[:12])
+        extra = (("TERM=xterm",) if tty else ()) + tuple(env)
+        spec = {"argv": argv, "env": list(runspec.merge_env(process.env, extra)), "cwd": working_dir or process.cwd,
+                "user": user or process.user, "tty": tty, "rows": rows, "cols": cols}
+        return await asyncio.to_thread(self.supervisor.exec_blocking, container.id, spec)
+
+    async def exec_exit_code(self, exec_id: int) -> int:
+        if exec_id in self._exec_early:
+            return self._exec_early.pop(exec_id)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._exec_waiters[exec_id] = future
+        return await future
+
+    # ---- recovery -------------------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Rebuilds in-memory state from disk and the supervisor, after the agent (re)starts."""
+        for container in self.records.load_all():
+            self.containers[container.id] = container
+        status = (await self.supervisor.call("status"))["containers"]
+        for container in list(self.containers.values()):
+            if not container.is_active:
+                continue
+            running = status.get(container.id)
+            if running and int(running["generation"]) == container.generation:
+                self._commit(container.evolve(state=State.RUNNING, pid=int(running["pid"])))
+                continue
+            exit_record = self.records.read_supervisor_record(container.id, "exit.json")
+            if container.state is State.RUNNING and exit_record and \
+                    int(str(exit_record["generation"])) == container.generation:
+                self._apply_exit(container, exit_record)
+            elif container.state is State.RESTARTING:
+                self._restarts[container.id] = asyncio.get_running_loop().create_task(
+                    self._restart_after(container.id, 0))
+            else:
+                self._commit(transition(container, State.EXITED, pid=0, exit_code=-1,
+                                        error="exit status unknown: the runtime supervisor lost the container"))

@@ -1,0 +1,28 @@
+"""The container lifecycle as an explicit state machine.
+
+    created ──start──▶ running ──exit──▶ exited ──start──▶ running
+                          │  ▲                ▲
+                     exit │  │ backoff over   │ stop/kill during backoff, or restart failed
+                          ▼  │                │
+                        restarting ───────────┘
+A failed start leaves a created container created (and an exited one exited), with `error` set.
+"""
+
+from __future__ import annotations
+
+from agent.containers.model import Container, State
+from agent.errors import Conflict
+
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.CREATED: frozenset({State.RUNNING}),
+    State.RUNNING: frozenset({State.EXITED, State.RESTARTING}),
+    State.RESTARTING: frozenset({State.RUNNING, State.EXITED}),
+    State.EXITED: frozenset({State.RUNNING}),
+}
+
+
+def transition(container: Container, to: State, **changes: object) -> Container:
+    """Returns the container in state `to`, or raises Conflict naming both states."""
+    if to not in TRANSITIONS[container.state]:
+        raise Conflict(f"container {container.name} is {container.state.value}; it cannot become {to.value}")
+    return container.evolve(state=to, **changes)

@@ -1,0 +1,277 @@
+"""The content-addressed image store.
+
+Layout under <state>/images/:
+  blobs/sha256/<hex>        manifests, configs and layer blobs, exactly as imported (verified)
+  layers/<diff_id hex>/     each layer unpacked once, an overlayfs lower directory shared by every
+                            container of every image that has it; <hex>.json holds its size
+  records/<image id hex>.json   what the agent needs to run the image
+  tags.json                 name:tag → image id
+An import writes everything under temporary names and renames only verified content into place;
+a failure removes whatever that import added, so a bad archive stores nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable
+from typing import IO
+
+from agent.errors import Conflict, Failed, InvalidSpec, NotFound
+from agent.images import reference
+from agent.images.archive import ArchiveError, ArchiveImage, LayerBlob, read_archive, sha256_digest
+from agent.images.extract import LayerError, extract_layer
+from agent.images.model import ImageConfig, ImageRecord
+
+COPY_CHUNK = 1 << 20
+
+
+class _HashingReader:
+    """Counts and hashes what a consumer reads, so a layer is verified in the same pass that unpacks it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.hash.update(data)
+        return data
+
+    def drain(self) -> str:
+        while self.read(COPY_CHUNK):
+            pass
+        return "sha256:" + self.hash.hexdigest()
+
+
+class ImageStore:
+    def __init__(self, root: str, in_use: Callable[[str], list[str]] | None = None) -> None:
+        self.root = root
+        self.blobs = os.path.join(root, "blobs", "sha256")
+        self.layers_dir = os.path.join(root, "layers")
+        self.records = os.path.join(root, "records")
+        self.tags_path = os.path.join(root, "tags.json")
+        for directory in (self.blobs, self.layers_dir, self.records):
+            os.makedirs(directory, exist_ok=True)
+        self._in_use = in_use or (lambda _image_id: [])
+        self._lock = threading.Lock()
+
+    def set_in_use_check(self, in_use: Callable[[str], list[str]]) -> None:
+        self._in_use = in_use
+
+    # ---- reading --------------------------------------------------------------------------------
+    def _tags(self) -> dict[str, str]:
+        try:
+            with open(self.tags_path) as f:
+                tags: dict[str, str] = json.load(f)
+                return tags
+        except FileNotFoundError:
+            return {}
+
+    def _write_tags(self, tags: dict[str, str]) -> None:
+        temporary = self.tags_path + ".tmp"
+        with open(temporary, "w") as f:
+            json.dump(tags, f, indent=1, sort_keys=True)
+        os.replace(temporary, self.tags_path)
+
+    def _load(self, image_id: str, tags: dict[str, str]) -> ImageRecord:
+        with open(os.path.join(self.records, image_id.removeprefix("sha256:") + ".json")) as f:
+            data = json.load(f)
+        names = tuple(sorted(name for name, target in tags.items() if target == image_id))
+        return ImageRecord.from_json(data, names)
+
+    def images_list(self) -> list[ImageRecord]:
+        tags = self._tags()
+        ids = ["sha256:" + name.removesuffix(".json") for name in os.listdir(self.records) if name.endswith(".json")]
+        return sorted((self._load(i, tags) for i in ids), key=lambda r: (r.repo_tags or ("~",), r.id))
+
+    def resolve(self, ref: str) -> ImageRecord:
+        """By `name:tag` (tag defaults to latest), full id, or a unique id prefix (with or without sha256:)."""
+        tags = self._tags()
+        if not ref:
+            raise InvalidSpec("image", "an image reference, id or id prefix")
+        with contextlib.suppress(reference.ReferenceError):
+            image_id = tags.get(reference.normalize(ref))
+            if image_id:
+                return self._load(image_id, tags)
+        prefix = ref.removeprefix("sha256:")
+        if len(prefix) >= 4 and all(c in "0123456789abcdef" for c in prefix):
+            matches = [n for n in os.listdir(self.records) if n.startswith(prefix) and n.endswith(".json")]
+            if len(matches) == 1:
+                return self._load("sha256:" + matches[0].removesuffix(".json"), tags)
+            if len(matches) > 1:
+                raise InvalidSpec("image", f"id prefix {ref!r} matches {len(matches)} images; give more characters")
+        raise NotFound(f"image {ref!r} not found: import it first (clusterctl image import FILE)")
+
+    def lower_dirs(self, record: ImageRecord) -> list[str]:
+        """Overlay lower directories for the image, topmost first, relative to layers_dir."""
+        return [diff_id.removeprefix("sha256:") for diff_id in reversed(record.diff_ids)]
+
+    # ---- import ---------------------------------------------------------------------------------
+    def import_archive(self, path: str, label: str, tag: str = "") -> list[ImageRecord]:
+        extra_name = ""
+        if tag:
+            try:
+                extra_name = reference.normalize(tag)
+            except reference.ReferenceError as e:
+                raise InvalidSpec("tag", str(e)) from None
+        with self._lock:
+            added: list[str] = []
+            try:
+                try:
+                    images, close = read_archive(path, label)
+                except ArchiveError as e:
+                    raise Failed(str(e)) from None
+                try:
+                    records = [self._import_one(image, added, label) for image in images]
+                finally:
+                    close()
+            except BaseException:
+                for created in reversed(added):
+                    if os.path.isdir(created):
+                        shutil.rmtree(created, ignore_errors=True)
+                    else:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(created)
+                raise
+            tags = self._tags()
+            for record, image in zip(records, images, strict=True):
+                for name in image.names:
+                    tags[name] = record.id
+            if extra_name and records:
+                tags[extra_name] = records[0].id
+            self._write_tags(tags)
+            return [self._load(r.id, tags) for r in records]
+
+    def _import_one(self, image: ArchiveImage, added: list[str], label: str) -> ImageRecord:
+        config = image.config_json
+        image_id = sha256_digest(image.config)
+        size = 0
+        for position, layer in enumerate(image.layers):
+            where = f"{label}: layer {position} ({layer.digest[:19]})"
+            blob = self._store_blob(layer, added, where)
+            size += self._unpack(blob, layer, added, where)
+        for data in (image.manifest, image.config):
+            self._store_bytes(data, added)
+        record = ImageRecord(
+            id=image_id, manifest_digest=image.manifest_digest,
+            diff_ids=tuple(layer.diff_id for layer in image.layers),
+            layer_digests=tuple(layer.digest for layer in image.layers),
+            config=ImageConfig.from_oci(config.get("config") or {}),
+            size_bytes=size, created=str(config.get("created") or ""),
+            platform=f"{config.get('os', 'linux')}/{config.get('architecture', '')}",
+        )
+        record_path = os.path.join(self.records, image_id.removeprefix("sha256:") + ".json")
+        if not os.path.exists(record_path):
+            with open(record_path + ".tmp", "w") as f:
+                json.dump(record.to_json(), f)
+            os.replace(record_path + ".tmp", record_path)
+            added.append(record_path)
+        return record
+
+    def _store_bytes(self, data: bytes, added: list[str]) -> None:
+        path = os.path.join(self.blobs, sha256_digest(data).removeprefix("sha256:"))
+        if not os.path.exists(path):
+            with open(path + ".tmp", "wb") as f:
+                f.write(data)
+            os.replace(path + ".tmp", path)
+            added.append(path)
+
+    def _store_blob(self, layer: LayerBlob, added: list[str], where: str) -> str:
+        path = os.path.join(self.blobs, layer.digest.removeprefix("sha256:"))
+        if os.path.exists(path):
+            return path
+        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
+        digest = hashlib.sha256()
+        try:
+            with layer.open() as source, open(temporary, "wb") as out:
+                while chunk := source.read(COPY_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if "sha256:" + digest.hexdigest() != layer.digest:
+                raise Failed(f"{where}: content does not match its digest (archive corrupted or tampered with)")
+            os.replace(temporary, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+        added.append(path)
+        return path
+
+    def _unpack(self, blob: str, layer: LayerBlob, added: list[str], where: str) -> int:
+        hex_id = layer.diff_id.removeprefix("sha256:")
+        final = os.path.join(self.layers_dir, hex_id)
+        meta = final + ".json"
+        if os.path.isdir(final) and os.path.exists(meta):
+            with open(meta) as f:
+                size: int = json.load(f)["size"]
+            return size
+        temporary = os.path.join(self.layers_dir, f".tmp-{hex_id[:12]}-{uuid.uuid4().hex[:8]}")
+        os.mkdir(temporary, 0o755)
+        try:
+            with open(blob, "rb") as raw:
+                magic = raw.read(4)
+                raw.seek(0)
+                if magic[:4] == b"\x28\xb5\x2f\xfd":
+                    raise Failed(f"{where}: zstd-compressed layers are not supported yet (use gzip or plain tar)")
+                stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if magic[:2] == b"\x1f\x8b" else raw  # type: ignore[assignment]
+                reader = _HashingReader(stream)
+                size = extract_layer(reader, temporary)  # type: ignore[arg-type]
+                if reader.drain() != layer.diff_id:
+                    raise Failed(f"{where}: uncompressed content does not match diff_id {layer.diff_id}")
+            os.rename(temporary, final)
+        except LayerError as e:
+            raise Failed(f"{where}: refused: {e}") from None
+        except (OSError, EOFError) as e:
+            raise Failed(f"{where}: cannot unpack: {e}") from None
+        finally:
+            if os.path.isdir(temporary):
+                shutil.rmtree(temporary, ignore_errors=True)
+        added.append(final)
+        with open(meta, "w") as f:
+            json.dump({"size": size}, f)
+        added.append(meta)
+        return size
+
+    # ---- removal --------------------------------------------------------------------------------
+    def remove(self, ref: str) -> tuple[list[str], list[str]]:
+        """Untags `ref`; deletes the image when that was its last name (or ref is an id)."""
+        with self._lock:
+            record = self.resolve(ref)
+            tags = self._tags()
+            with contextlib.suppress(reference.ReferenceError):
+                name = reference.normalize(ref)
+                if tags.get(name) == record.id and len(record.repo_tags) > 1:
+                    del tags[name]
+                    self._write_tags(tags)
+                    return [name], []
+            users = self._in_use(record.id)
+            if users:
+                raise Conflict(f"image {ref!r} is in use by container(s) {', '.join(users)}: remove them first")
+            for name in record.repo_tags:
+                del tags[name]
+            self._write_tags(tags)
+            os.unlink(os.path.join(self.records, record.id.removeprefix("sha256:") + ".json"))
+            self._collect_garbage(record)
+            return list(record.repo_tags), [record.id]
+
+    def _collect_garbage(self, removed: ImageRecord) -> None:
+        still_used_layers: set[str] = set()
+        still_used_blobs: set[str] = set()
+        for other in self.images_list():
+            still_used_layers.update(other.diff_ids)
+            still_used_blobs.update(other.layer_digests)
+            still_used_blobs.update({other.id, other.manifest_digest})
+        for diff_id in set(removed.diff_ids) - still_used_layers:
+            hex_id = diff_id.removeprefix("sha256:")
+            shutil.rmtree(os.path.join(self.layers_dir, hex_id), ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.layers_dir, hex_id + ".json"))
+        for digest in {*removed.layer_digests, removed.id, removed.manifest_digest} - still_used_blobs:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.blobs, digest.removeprefix("sha256:")))

@@ -1,0 +1,53 @@
+"""`shoal-agent`: runs containers on this host and serves the Agent API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from agent.config import DEFAULT_CGROUP_PARENT, DEFAULT_METRICS, DEFAULT_STATE_DIR, AgentConfig
+from agent.errors import ShoalError
+from agent.wiring import start_agent
+
+
+def parse_args(argv: list[str] | None) -> AgentConfig:
+    parser = argparse.ArgumentParser(prog="shoal-agent", description=__doc__)
+    parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR,
+                        help=f"images, containers, logs and sockets (default {DEFAULT_STATE_DIR})")
+    parser.add_argument("--listen", default="",
+                        help="unix:///PATH or HOST:PORT for the gRPC API (default unix://STATE_DIR/agent.sock)")
+    parser.add_argument("--cgroup-parent", default=DEFAULT_CGROUP_PARENT,
+                        help=f"cgroup under which containers are placed (default {DEFAULT_CGROUP_PARENT})")
+    parser.add_argument("--metrics-listen", default=DEFAULT_METRICS,
+                        help=f"HOST:PORT for Prometheus /metrics, or off (default {DEFAULT_METRICS})")
+    parser.add_argument("--log-max-size", type=int, default=10 << 20, help="bytes per container log file")
+    parser.add_argument("--log-max-files", type=int, default=3, help="log files kept per container")
+    args = parser.parse_args(argv)
+    return AgentConfig(state_dir=args.state_dir, listen=args.listen, cgroup_parent=args.cgroup_parent,
+                       metrics_listen=args.metrics_listen, log_max_bytes=args.log_max_size,
+                       log_max_files=args.log_max_files)
+
+
+async def serve(config: AgentConfig) -> None:
+    agent = await start_agent(config)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await agent.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(parse_args(argv)))
+    except ShoalError as e:
+        print(f"shoal-agent: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

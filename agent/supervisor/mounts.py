@@ -1,0 +1,141 @@
+"""The container's filesystem: the plan (pure, a list of steps) and the code that applies it.
+
+Everything but the overlay is mounted *after* pivot_root, so paths inside the container resolve
+through the image's own symlinks within the new root and can never reach the host (an image whose
+`/proc` is a symlink to `../../etc` only points at its own /etc). Host-side sources (volumes, the
+generated /etc files) are opened as O_PATH descriptors before the pivot and mounted through
+/proc/self/fd. The old root stays attached under PUT_OLD until those binds are made: the kernel
+refuses to bind from a mount that is no longer in the namespace (EINVAL).
+References: mount(2), pivot_root(2), proc(5), and Docker's
+masked/read-only path lists (moby `oci/defaults.go`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from agent.supervisor import syscalls as sc
+
+# Docker's defaults: hidden (a file gets /dev/null, a directory an empty read-only tmpfs) ...
+MASKED_PATHS = (
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+)
+# ... and read-only.
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+# /dev is a fresh tmpfs with these nodes (name, major, minor), mode 0666.
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+             ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"))
+
+NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+
+
+@dataclass(frozen=True, slots=True)
+class MountStep:
+    """One mount inside the new root. `source_fd_index` refers to the host paths opened before the pivot."""
+
+    target: str
+    fstype: str | None = None
+    source: str = "none"
+    flags: int = 0
+    data: str | None = None
+    source_fd_index: int = -1
+    is_file: bool = False
+    read_only: bool = False
+
+
+def plan_mounts(binds: list[tuple[str, str, bool]]) -> tuple[list[str], list[MountStep]]:
+    """Returns the host paths to open before the pivot and the mounts to make after it.
+
+    binds: (host source, container destination, read-only), the generated /etc files included.
+    """
+    steps = [
+        MountStep("/proc", "proc", "proc", NOSUID_NODEV_NOEXEC),
+        MountStep("/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k"),
+        MountStep("/dev/pts", "devpts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+                  "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        MountStep("/dev/shm", "tmpfs", "shm", NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k"),
+        MountStep("/dev/mqueue", "mqueue", "mqueue", NOSUID_NODEV_NOEXEC),
+        MountStep("/sys", "sysfs", "sysfs", NOSUID_NODEV_NOEXEC | sc.MS_RDONLY),
+    ]
+    sources: list[str] = []
+    for source, destination, read_only in binds:
+        steps.append(MountStep(destination, None, flags=sc.MS_BIND | sc.MS_REC, source_fd_index=len(sources),
+                               is_file=not os.path.isdir(source), read_only=read_only))
+        sources.append(source)
+    return sources, steps
+
+
+def open_sources(paths: list[str]) -> list[int]:
+    return [os.open(path, os.O_PATH | os.O_CLOEXEC) for path in paths]
+
+
+def _make_target(path: str, is_file: bool) -> None:
+    if is_file:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not os.path.lexists(path):
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def apply_steps(steps: list[MountStep], source_fds: list[int]) -> None:
+    for step in steps:
+        _make_target(step.target, step.is_file)
+        source = f"/proc/self/fd/{source_fds[step.source_fd_index]}" if step.source_fd_index >= 0 else step.source
+        sc.mount(source, step.target, step.fstype, step.flags, step.data)
+        if step.read_only:
+            sc.mount(step.target, step.target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
+        if step.target == "/dev":
+            populate_dev()
+
+
+def populate_dev() -> None:
+    old_umask = os.umask(0)
+    try:
+        for name, major, minor in DEVICES:
+            os.mknod(f"/dev/{name}", 0o666 | 0o020000, os.makedev(major, minor))
+        for name, target in DEV_LINKS:
+            os.symlink(target, f"/dev/{name}")
+    finally:
+        os.umask(old_umask)
+
+
+PUT_OLD = ".shoal-oldroot"
+
+
+def pivot_into(rootfs: str) -> None:
+    """pivot_root into rootfs, keeping the old root at /PUT_OLD until detach_old_root()."""
+    os.chdir(rootfs)
+    if os.path.islink(PUT_OLD) or (os.path.lexists(PUT_OLD) and not os.path.isdir(PUT_OLD)):
+        raise OSError(f"the image has /{PUT_OLD}, which Shoal needs for pivot_root")
+    os.makedirs(PUT_OLD, mode=0o700, exist_ok=True)
+    sc.pivot_root(".", PUT_OLD)
+    os.chdir("/")
+
+
+def detach_old_root() -> None:
+    sc.umount2("/" + PUT_OLD, sc.MNT_DETACH)
+    os.rmdir("/" + PUT_OLD)
+
+
+def mask_paths() -> None:
+    for path in MASKED_PATHS:
+        if os.path.isdir(path) and not os.path.islink(path):
+            sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+        elif os.path.exists(path):
+            sc.mount("/dev/null", path, None, sc.MS_BIND)
+    for path in READONLY_PATHS:
+        if os.path.exists(path):
+            sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
+            sc.mount(path, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | NOSUID_NODEV_NOEXEC)
+
+
+def overlay_options(lower: list[str], upper: str, work: str) -> str:
+    """lowerdir entries are relative to the layer store (the child chdirs there first), which keeps
+    the option string under the kernel's one-page limit for about 60 layers."""
+    return f"lowerdir={':'.join(lower)},upperdir={upper},workdir={work},volatile"

@@ -1,0 +1,349 @@
+"""The supervisor's single-threaded event loop: requests, container output, child exits."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import selectors
+import shutil
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.cgroups import CgroupManager, Limits, manager_for
+from agent.supervisor import execproc, launch, protocol, records
+from agent.supervisor.logs import LineSplitter, LogFile
+
+
+class RequestError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class Running:
+    """A container whose init is alive (or whose output is still being drained)."""
+
+    container_id: str
+    pid: int
+    generation: int
+    oom_before: int
+    log: LogFile
+    pipes: dict[int, tuple[bytes, LineSplitter]] = field(default_factory=dict)
+
+
+@dataclass
+class Client:
+    sock: socket.socket
+    buffer: bytearray = field(default_factory=bytearray)
+    subscribed: bool = False
+
+
+class Supervisor:
+    def __init__(self, state_dir: str, cgroup_parent: str, cgroups: CgroupManager | None = None) -> None:
+        self.state_dir = state_dir
+        self.cgroups = cgroups or manager_for(cgroup_parent)
+        self.selector = selectors.DefaultSelector()
+        self.clients: dict[int, Client] = {}
+        self.running: dict[str, Running] = {}
+        self.by_pid: dict[int, Running] = {}
+        self.execs: dict[int, str] = {}
+        self.cgroup_fds: dict[str, list[int]] = {}
+        self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        self.stopping = False
+
+    # ---- plumbing -------------------------------------------------------------------------------
+    def serve(self, socket_path: str) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path)
+        listener.bind(socket_path)
+        os.chmod(socket_path, 0o600)
+        listener.listen(64)
+        listener.setblocking(False)
+        self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
+        self.selector.register(wake_r, selectors.EVENT_READ, ("signal", None))
+        while not (self.stopping and not self.running):
+            for key, _ in self.selector.select(timeout=1.0):
+                kind, payload = key.data
+                if kind == "accept":
+                    self._accept(listener)
+                elif kind == "signal":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 4096)
+                elif kind == "client":
+                    self._on_client(payload)
+                elif kind == "pipe":
+                    self._on_pipe(payload, key.fd)
+            self._reap()
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path)
+        for fds in self.cgroup_fds.values():
+            for fd in fds:
+                os.close(fd)
+        self.cgroups.remove_parent()
+
+    def _accept(self, listener: socket.socket) -> None:
+        with contextlib.suppress(BlockingIOError):
+            sock, _ = listener.accept()
+            sock.setblocking(False)
+            client = Client(sock)
+            self.clients[sock.fileno()] = client
+            self.selector.register(sock, selectors.EVENT_READ, ("client", client))
+
+    def _drop(self, client: Client) -> None:
+        self.clients.pop(client.sock.fileno(), None)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(client.sock)
+        client.sock.close()
+
+    def _send(self, client: Client, message: dict[str, Any], fds: list[int] | None = None) -> None:
+        data = protocol.encode(message)
+        try:
+            client.sock.setblocking(True)  # replies are small; the agent always reads them
+            if fds:
+                socket.send_fds(client.sock, [data], fds)
+            else:
+                client.sock.sendall(data)
+            client.sock.setblocking(False)
+        except OSError:
+            self._drop(client)
+
+    def _broadcast(self, event: dict[str, Any]) -> None:
+        for client in [c for c in self.clients.values() if c.subscribed]:
+            self._send(client, event)
+
+    def _on_client(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(client)
+            return
+        client.buffer.extend(data)
+        try:
+            messages = protocol.decode_frames(client.buffer)
+        except (protocol.ProtocolError, ValueError) as e:
+            self._send(client, {"ok": False, "kind": "invalid", "error": str(e)})
+            self._drop(client)
+            return
+        for message in messages:
+            self._dispatch(client, message)
+
+    def _dispatch(self, client: Client, message: dict[str, Any]) -> None:
+        op, req = message.get("op"), message.get("req")
+        handler = getattr(self, f"op_{op}", None)
+        if handler is None:
+            self._send(client, {"req": req, "ok": False, "kind": "invalid", "error": f"unknown op {op!r}"})
+            return
+        fds: list[int] = []
+        try:
+            reply = handler(client, message)
+            fds = reply.pop("_fds", [])
+            self._send(client, {"req": req, "ok": True, **reply}, fds)
+        except RequestError as e:
+            self._send(client, {"req": req, "ok": False, "kind": e.kind, "error": str(e)})
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self._send(client, {"req": req, "ok": False, "kind": "failed", "error": str(e)})
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    # ---- operations -----------------------------------------------------------------------------
+    def op_hello(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        return {"version": protocol.VERSION, "pid": os.getpid()}
+
+    def op_subscribe(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        client.subscribed = True
+        return {}
+
+    def op_status(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        return {"containers": {cid: {"pid": r.pid, "generation": r.generation} for cid, r in self.running.items()}}
+
+    def op_prepare(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        self._prepare(message["id"], Limits(**message.get("limits", {})))
+        return {}
+
+    def _prepare(self, container_id: str, limits: Limits) -> list[int]:
+        """Creates the cgroups ahead of start and keeps their procs files open (a 10 ms tail otherwise)."""
+        if container_id not in self.cgroup_fds:
+            if not self.cgroups.exists(container_id):
+                self.cgroups.create(container_id, limits)
+            self.cgroup_fds[container_id] = [os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                                             for path in self.cgroups.procs_files(container_id)]
+        return self.cgroup_fds[container_id]
+
+    def op_start(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        container_id = message["id"]
+        if container_id in self.running:
+            raise RequestError("conflict", f"container {container_id} is already running")
+        spec = launch.LaunchSpec.from_json(dict(message["launch"]))
+        reset_volatile_workdir(spec.work)
+        cgroup_fds = self._prepare(container_id, Limits(**message.get("limits", {})))
+        directory = records.container_dir(self.state_dir, container_id)
+        previous = records.read_json(os.path.join(directory, "run.json")) or {}
+        generation = int(previous.get("generation", 0)) + 1
+        oom_before = self.cgroups.oom_kills(container_id)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = launch.start_container(spec, cgroup_fds, out_w, err_w, self.devnull)
+        except launch.StartError as e:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise RequestError("failed", str(e)) from None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        started_at = time.time_ns()
+        records.write_json(os.path.join(directory, "run.json"), {
+            "pid": pid, "generation": generation, "started_at": started_at,
+            "start_ticks": records.process_start_ticks(pid)})
+        running = Running(container_id, pid, generation, oom_before,
+                          LogFile(spec.log_path, spec.log_max_bytes, spec.log_max_files))
+        for fd, stream in ((out_r, b"stdout"), (err_r, b"stderr")):
+            os.set_blocking(fd, False)
+            running.pipes[fd] = (stream, LineSplitter())
+            self.selector.register(fd, selectors.EVENT_READ, ("pipe", running))
+        self.running[container_id] = running
+        self.by_pid[pid] = running
+        return {"pid": pid, "generation": generation, "started_at": started_at}
+
+    def op_signal(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        running = self._running(message["id"])
+        os.kill(running.pid, int(message["signal"]))
+        return {}
+
+    def op_exec(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        running = self._running(message["id"])
+        spec = execproc.ExecSpec.from_json(dict(message["exec"]))
+        try:
+            pid, fds = execproc.spawn(running.pid, self.cgroup_fds.get(running.container_id, []), spec)
+        except OSError as e:
+            raise RequestError("failed", str(e)) from None
+        self.execs[pid] = running.container_id
+        return {"exec_id": pid, "pid": pid, "_fds": fds}
+
+    def op_release(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        container_id = message["id"]
+        if container_id in self.running:
+            raise RequestError("conflict", f"container {container_id} is still running")
+        for fd in self.cgroup_fds.pop(container_id, []):
+            os.close(fd)
+        self.cgroups.remove(container_id)
+        return {}
+
+    def op_shutdown(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        if self.running:
+            raise RequestError("conflict", f"{len(self.running)} containers are still running")
+        self.stopping = True
+        return {}
+
+    def _running(self, container_id: str) -> Running:
+        running = self.running.get(container_id)
+        if running is None:
+            raise RequestError("conflict", f"container {container_id} is not running")
+        return running
+
+    # ---- container output and exits -------------------------------------------------------------
+    def _on_pipe(self, running: Running, fd: int) -> None:
+        stream, splitter = running.pipes[fd]
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if chunk:
+            pieces = splitter.feed(chunk)
+            if pieces:
+                running.log.write(stream, pieces)
+            return
+        pieces = splitter.flush()
+        if pieces:
+            running.log.write(stream, pieces)
+        self.selector.unregister(fd)
+        os.close(fd)
+        del running.pipes[fd]
+
+    def _drain(self, running: Running) -> None:
+        """After init's exit every process of the PID namespace is gone: read the pipes to EOF."""
+        for fd in list(running.pipes):
+            os.set_blocking(fd, True)
+            while fd in running.pipes:
+                self._on_pipe(running, fd)
+        running.log.close()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+            if pid in self.execs:
+                del self.execs[pid]
+                self._broadcast({"event": "exec_exited", "exec_id": pid, "exit_code": code})
+            elif pid in self.by_pid:
+                self._finish(self.by_pid.pop(pid), code)
+
+    def _finish(self, running: Running, code: int) -> None:
+        self._drain(running)
+        del self.running[running.container_id]
+        oom = self.cgroups.oom_kills(running.container_id) > running.oom_before
+        event = {"id": running.container_id, "generation": running.generation, "exit_code": code,
+                 "oom_killed": oom, "finished_at": time.time_ns(), "error": ""}
+        directory = records.container_dir(self.state_dir, running.container_id)
+        try:
+            records.write_json(os.path.join(directory, "exit.json"), event)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+        self._broadcast({"event": "exited", **event})
+
+
+def reset_volatile_workdir(work: str) -> None:
+    """Makes an overlay workdir reusable after a `volatile` mount (overlayfs.rst, "Volatile mount").
+
+    The kernel leaves work/incompat/volatile behind and refuses the workdir until it is emptied.
+    The previous mount died with the container's mount namespace, so the upper directory is
+    consistent unless the host crashed meanwhile; containers' writable layers are scratch space,
+    and this trade (no syncfs of the whole upper filesystem on every exit) is documented.
+    """
+    if os.path.exists(os.path.join(work, "work", "incompat")):
+        for entry in os.listdir(work):
+            shutil.rmtree(os.path.join(work, entry), ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="shoal-supervisor")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--cgroup-parent", required=True)
+    parser.add_argument("--socket", required=True)
+    args = parser.parse_args(argv)
+    os.umask(0o022)
+    supervisor = Supervisor(args.state_dir, args.cgroup_parent)
+    with open(os.path.join(args.state_dir, "supervisor.pid"), "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        supervisor.serve(args.socket)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(args.state_dir, "supervisor.pid"))
+    sys.exit(0)

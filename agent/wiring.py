@@ -1,0 +1,82 @@
+"""The composition root: builds every concrete piece of the agent and connects them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import _async as health_aio  # what `health.aio` re-exports; typed here
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+from shoal.agent.v1 import agent_pb2, agent_pb2_grpc
+
+from agent.api.errors import DomainErrorInterceptor
+from agent.api.servicer import AgentServicer
+from agent.cgroups import manager_for
+from agent.config import AgentConfig
+from agent.containers.service import ContainerService
+from agent.images.service import ImageService
+from agent.images.store import ImageStore
+from agent.metrics import AgentMetrics
+from agent.runtime.client import SupervisorClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningAgent:
+    server: grpc.aio.Server
+    supervisor: SupervisorClient
+    containers: ContainerService
+    metrics_server: Any
+    address: str
+
+    async def stop(self) -> None:
+        await self.server.stop(grace=2)
+        await self.supervisor.close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+
+
+async def start_agent(config: AgentConfig) -> RunningAgent:
+    config.validate()
+    os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
+    store = ImageStore(os.path.join(config.state_dir, "images"))
+    metrics = AgentMetrics()
+    supervisor = SupervisorClient(config.state_dir, config.cgroup_parent)
+    containers = ContainerService(state_dir=config.state_dir, images=store, supervisor=supervisor,
+                                  cgroups=manager_for(config.cgroup_parent), observer=metrics,
+                                  log_max_bytes=config.log_max_bytes, log_max_files=config.log_max_files)
+    await supervisor.connect()
+    await containers.recover()
+    metrics.watch(containers)
+
+    server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
+    agent_pb2_grpc.add_AgentServicer_to_server(
+        AgentServicer(containers, ImageService(store, os.path.join(config.state_dir, "spool"))), server)
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service_name = agent_pb2.DESCRIPTOR.services_by_name["Agent"].full_name
+    reflection.enable_server_reflection([service_name, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    address = config.grpc_address
+    if address.startswith("unix://"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(address.removeprefix("unix://"))
+    server.add_insecure_port(address)
+    await server.start()
+    if address.startswith("unix://"):
+        os.chmod(address.removeprefix("unix://"), 0o600)
+    await health_servicer.set(service_name, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    metrics_server = None
+    if config.metrics_listen != "off":
+        host, _, port = config.metrics_listen.rpartition(":")
+        metrics_server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=metrics.registry)
+    log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s)", address, config.state_dir,
+             config.cgroup_parent, config.metrics_listen)
+    return RunningAgent(server, supervisor, containers, metrics_server, address)

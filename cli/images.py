@@ -1,0 +1,91 @@
+"""Image commands: images, image import|rm|inspect."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterator
+
+from shoal.agent.v1 import agent_pb2 as apb
+from shoal.agent.v1 import agent_pb2_grpc
+
+from cli import output
+from cli.client import CliError
+from cli.quantity import format_bytes
+
+CHUNK = 1 << 20
+
+
+def _repo_tag(name: str) -> tuple[str, str]:
+    repo, _, tag = name.rpartition(":")
+    return (repo, tag) if "/" not in tag else (name, "")
+
+
+def cmd_images(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    images = stub.ListImages(apb.ListImagesRequest()).images
+    if args.output != "table":
+        output.emit(list(images), args.output)
+        return 0
+    rows = []
+    for image in images:
+        for name in image.repo_tags or ["<none>:<none>"]:
+            repo, tag = _repo_tag(name)
+            created = output.since(image.created_at.seconds) + " ago" if image.created_at.seconds else "-"
+            rows.append([repo, tag, image.id.removeprefix("sha256:")[:12], created, format_bytes(image.size_bytes)])
+    output.table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows)
+    return 0
+
+
+def _chunks(path: str, tag: str) -> Iterator[apb.ImportImageRequest]:
+    yield apb.ImportImageRequest(header=apb.ImportImageHeader(tag=tag, filename=os.path.basename(path)))
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield apb.ImportImageRequest(chunk=chunk)
+
+
+def cmd_import(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.file):
+        raise CliError(f"{args.file}: no such file")
+    images = stub.ImportImage(_chunks(args.file, args.tag or "")).images
+    if args.output != "table":
+        output.emit(list(images), args.output)
+        return 0
+    for image in images:
+        names = ", ".join(image.repo_tags) or "untagged"
+        print(f"Loaded image {image.id.removeprefix('sha256:')[:12]} ({names})")
+    return 0
+
+
+def cmd_rm(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    for ref in args.images:
+        response = stub.RemoveImage(apb.RemoveImageRequest(image=ref))
+        for name in response.untagged:
+            print(f"Untagged: {name}")
+        for image_id in response.deleted:
+            print(f"Deleted: {image_id}")
+    return 0
+
+
+def cmd_inspect(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    found = [stub.InspectImage(apb.InspectImageRequest(image=ref)).image for ref in args.images]
+    output.emit(found, "yaml" if args.output == "yaml" else "json")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    images = commands.add_parser("images", help="list images")
+    images.set_defaults(handler=cmd_images)
+    image = commands.add_parser("image", help="manage images")
+    verbs = image.add_subparsers(dest="verb", required=True, metavar="{import,ls,rm,inspect}")
+    load = verbs.add_parser("import", help="import an OCI layout tar or a docker save archive")
+    load.add_argument("file")
+    load.add_argument("--tag", help="also name the image NAME:TAG")
+    load.set_defaults(handler=cmd_import)
+    listing = verbs.add_parser("ls", help="list images")
+    listing.set_defaults(handler=cmd_images)
+    remove = verbs.add_parser("rm", help="remove images (refused while a container uses them)")
+    remove.add_argument("images", nargs="+")
+    remove.set_defaults(handler=cmd_rm)
+    inspect = verbs.add_parser("inspect", help="show images in full")
+    inspect.add_argument("images", nargs="+")
+    inspect.set_defaults(handler=cmd_inspect)

@@ -1,0 +1,35 @@
+"""Parsing the resource quantities people type: `64Mi`, `512m`, `1g`, `0.5` CPUs."""
+
+from __future__ import annotations
+
+import re
+
+# Every unit is binary, whatever its case: Docker's `64m` and Kubernetes' `64Mi` both mean 64 MiB.
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])i?)?b?\s*$", re.IGNORECASE)
+
+
+def parse_memory(text: str, flag: str = "--memory") -> int:
+    match = _MEMORY.match(text)
+    if not match:
+        raise ValueError(f"{flag}: {text!r} is not a memory size (examples: 64Mi, 512m, 1g, 1048576)")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+
+
+def parse_cpus(text: str, flag: str = "--cpus") -> int:
+    """Returns thousandths of a CPU."""
+    try:
+        cpus = float(text)
+    except ValueError:
+        raise ValueError(f"{flag}: {text!r} is not a number of CPUs (examples: 0.5, 2)") from None
+    millis = round(cpus * 1000)
+    if millis < 1:
+        raise ValueError(f"{flag}: {text!r} must be at least 0.001")
+    return millis
+
+
+def format_bytes(value: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value}B"

@@ -1,0 +1,106 @@
+"""A real shoal-agent for tests: its own state dir, cgroup parent and metrics port; torn down completely."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import grpc
+from shoal.agent.v1 import agent_pb2 as apb
+from shoal.agent.v1 import agent_pb2_grpc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{os.path.join(ROOT, 'protos')}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class AgentProcess:
+    state_dir: str
+    cgroup_parent: str
+    metrics_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"unix://{self.state_dir}/agent.sock"
+
+    def start(self) -> None:
+        os.makedirs(self.state_dir, exist_ok=True)
+        log = open(os.path.join(self.state_dir, "..", os.path.basename(self.state_dir) + ".agent.log"), "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agent.main", "--state-dir", self.state_dir, "--cgroup-parent",
+             self.cgroup_parent, "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
+             "--log-max-size", "65536", "--log-max-files", "2"],
+            stdout=log, stderr=log, env=ENV)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                self.stub().ListContainers(apb.ListContainersRequest(), timeout=1)
+                return
+            except grpc.RpcError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"shoal-agent exited with {self.process.returncode}") from None
+                time.sleep(0.05)
+        raise RuntimeError("shoal-agent did not become ready")
+
+    def stub(self) -> agent_pb2_grpc.AgentStub:
+        return agent_pb2_grpc.AgentStub(grpc.insecure_channel(self.address))
+
+    def cli(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> CliResult:
+        done = subprocess.run([sys.executable, "-m", "cli.main", "--agent", self.address, *args],
+                              input=stdin, capture_output=True, timeout=timeout, env=ENV)
+        return CliResult(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
+
+    def cli_json(self, *args: str) -> object:
+        result = self.cli(*args, "-o", "json")
+        assert result.code == 0, result.err
+        return json.loads(result.out)
+
+    def kill_agent(self, sig: int = signal.SIGKILL) -> None:
+        """Ends the agent process only; the supervisor and the containers stay (as in production)."""
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(timeout=20)
+
+    def supervisor_pid(self) -> int:
+        with open(os.path.join(self.state_dir, "supervisor.pid")) as f:
+            return int(f.read())
+
+    def destroy(self) -> None:
+        """Removes every container, stops the agent and its supervisor, deletes the state dir."""
+        if self.process is not None and self.process.poll() is None:
+            stub = self.stub()
+            for container in stub.ListContainers(apb.ListContainersRequest(all=True), timeout=10).containers:
+                stub.RemoveContainer(apb.RemoveContainerRequest(container=container.id, force=True), timeout=30)
+            self.kill_agent(signal.SIGTERM)
+        supervisor_socket = os.path.join(self.state_dir, "supervisor.sock")
+        if os.path.exists(supervisor_socket):
+            from agent.supervisor.protocol import call_blocking
+
+            pid = self.supervisor_pid()
+            call_blocking(supervisor_socket, {"op": "shutdown"})
+            deadline = time.monotonic() + 10
+            while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                time.sleep(0.02)
+        shutil.rmtree(self.state_dir, ignore_errors=True)

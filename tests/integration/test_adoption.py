@@ -1,0 +1,58 @@
+"""The agent can die: containers keep running, a new agent re-adopts them and still learns exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from tests.integration.harness import AgentProcess
+
+
+def test_kill_9_agent_keeps_containers_and_readopts(fresh_agent: AgentProcess) -> None:
+    agent = fresh_agent
+    assert agent.cli("run", "-d", "--name", "survivor", "busybox:test", "sleep", "300").code == 0
+    assert agent.cli("run", "-d", "--name", "finisher", "busybox:test", "sh", "-c", "sleep 1; exit 42").code == 0
+    [survivor] = agent.cli_json("inspect", "survivor")  # type: ignore[misc]
+    supervisor = agent.supervisor_pid()
+    agent.kill_agent(signal.SIGKILL)
+    assert os.path.exists(f"/proc/{survivor['pid']}") and os.path.exists(f"/proc/{supervisor}")
+    time.sleep(1.5)  # `finisher` exits while no agent runs
+    agent.start()
+    [again] = agent.cli_json("inspect", "survivor")  # type: ignore[misc]
+    assert again["state"] == "CONTAINER_STATE_RUNNING" and again["pid"] == survivor["pid"]
+    [finished] = agent.cli_json("inspect", "finisher")  # type: ignore[misc]
+    assert finished["state"] == "CONTAINER_STATE_EXITED" and finished["exit_code"] == 42
+    # The re-adopted container is fully manageable.
+    assert agent.cli("exec", "survivor", "true").code == 0
+    assert agent.cli("stop", "-t", "0", "survivor").code == 0
+    [stopped] = agent.cli_json("inspect", "survivor")  # type: ignore[misc]
+    assert stopped["exit_code"] == 137
+
+
+def test_no_helper_process_per_container(fresh_agent: AgentProcess) -> None:
+    agent = fresh_agent
+    for index in range(3):
+        assert agent.cli("run", "-d", "--name", f"c{index}", "busybox:test", "sleep", "300").code == 0
+    supervisor = agent.supervisor_pid()
+    for index in range(3):
+        [container] = agent.cli_json("inspect", f"c{index}")  # type: ignore[misc]
+        with open(f"/proc/{container['pid']}/stat") as f:
+            parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        assert parent == supervisor
+
+
+def test_two_agents_coexist(fresh_agent: AgentProcess, test_root: str, busybox_tar: str) -> None:
+    from tests.integration.conftest import make_agent
+
+    second = make_agent(test_root)
+    second.start()
+    try:
+        assert second.cli("image", "import", busybox_tar).code == 0
+        assert fresh_agent.cli("run", "-d", "--name", "same", "busybox:test", "sleep", "60").code == 0
+        assert second.cli("run", "-d", "--name", "same", "busybox:test", "sleep", "60").code == 0
+        assert "same" in fresh_agent.cli("ps").out and "same" in second.cli("ps").out
+        assert second.cli("rm", "-f", "same").code == 0
+        assert "same" in fresh_agent.cli("ps").out
+    finally:
+        second.destroy()

@@ -1,0 +1,102 @@
+"""Image import from OCI layouts and docker save archives; layers, whiteouts; hostile layer tars."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+
+import pytest
+from make_busybox_image import Entry, busybox_entries, layer_tar, write_docker_archive, write_oci_layout
+
+from tests.integration.harness import AgentProcess
+
+
+def test_docker_save_archive_with_config_honoured(agent: AgentProcess, tmp_path: object) -> None:
+    path = os.path.join(str(tmp_path), "app.tar")
+    config = {"Entrypoint": ["sh", "-c"], "Cmd": ["echo $GREETING from $(pwd) as $(id -u)"],
+              "Env": ["GREETING=hello", "PATH=/bin"], "WorkingDir": "/opt", "User": "nobody",
+              "ExposedPorts": {"80/tcp": {}}, "Labels": {"team": "shoal"}}
+    write_docker_archive(path, [layer_tar(busybox_entries())], config, name="app:1")
+    result = agent.cli("image", "import", path)
+    assert result.code == 0, result.err
+    assert agent.cli("run", "--rm", "app:1").out == "hello from /opt as 65534\n"
+    # A command replaces Cmd; the entrypoint stays.
+    assert agent.cli("run", "--rm", "app:1", "echo replaced").out == "replaced\n"
+    [image] = agent.cli_json("image", "inspect", "app:1")  # type: ignore[misc]
+    assert image["config"]["exposed_ports"] == ["80/tcp"] and image["config"]["labels"] == {"team": "shoal"}
+    assert agent.cli("image", "rm", "app:1").code == 0
+
+
+def test_layers_shared_whiteouts_and_opaque_dirs(agent: AgentProcess, tmp_path: object) -> None:
+    base = layer_tar([*busybox_entries(), Entry("data", kind=tarfile.DIRTYPE, mode=0o755),
+                      Entry("data/keep", b"keep\n"), Entry("data/drop", b"drop\n"),
+                      Entry("cfg", kind=tarfile.DIRTYPE, mode=0o755), Entry("cfg/old", b"old\n")])
+    top = layer_tar([Entry("data/.wh.drop", b""), Entry("cfg/.wh..wh..opq", b""), Entry("cfg/new", b"new\n")])
+    path = os.path.join(str(tmp_path), "layered.tar")
+    write_oci_layout(path, [base, top], name="layered:1")
+    assert agent.cli("image", "import", path).code == 0
+    out = agent.cli("run", "--rm", "layered:1", "sh", "-c", "ls /data; ls /cfg").out
+    assert out.split() == ["keep", "new"]
+    # The base layer is unpacked once and shared with a second image that has it.
+    other = os.path.join(str(tmp_path), "other.tar")
+    write_oci_layout(other, [base], name="base:1", compress=False)
+    assert agent.cli("image", "import", other).code == 0
+    layers = [n for n in os.listdir(os.path.join(agent.state_dir, "images", "layers")) if not n.endswith(".json")]
+    assert len(layers) == len(set(layers))
+    assert agent.cli("run", "--rm", "base:1", "cat", "/data/drop").out == "drop\n"
+    for name in ("layered:1", "base:1"):
+        assert agent.cli("image", "rm", name).code == 0
+
+
+def test_image_rm_refused_while_in_use_and_tags(agent: AgentProcess, busybox_tar: str) -> None:
+    assert agent.cli("image", "import", busybox_tar, "--tag", "extra:1").code == 0
+    assert agent.cli("run", "-d", "--name", "user", "extra:1", "sleep", "60").code == 0
+    untag = agent.cli("image", "rm", "extra:1")
+    assert untag.code == 0 and "Untagged: extra:1" in untag.out  # busybox:test still names it
+    refused = agent.cli("image", "rm", "busybox:test")
+    assert refused.code == 1 and "in use by container(s) user" in refused.err
+    agent.cli("rm", "-f", "user")
+    table = agent.cli("images").out
+    assert "busybox" in table and "test" in table
+
+
+def test_digest_mismatch_stores_nothing(agent: AgentProcess, tmp_path: object) -> None:
+    path = os.path.join(str(tmp_path), "bad.tar")
+    write_oci_layout(path, [layer_tar([Entry("f", b"one")])], name="bad:1")
+    with tarfile.open(path) as src, tarfile.open(path + ".tampered", "w") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name.startswith("blobs/") and data[:2] == b"\x1f\x8b":
+                data = data[:-8] + b"\x00" * 8  # the layer blob, corrupted
+            member.size = len(data)
+            import io
+
+            dst.addfile(member, io.BytesIO(data))
+    before = sorted(os.listdir(os.path.join(agent.state_dir, "images", "blobs", "sha256")))
+    result = agent.cli("image", "import", path + ".tampered")
+    assert result.code == 1 and "does not match its digest" in result.err
+    assert sorted(os.listdir(os.path.join(agent.state_dir, "images", "blobs", "sha256"))) == before
+    assert "bad" not in agent.cli("images").out
+
+
+HOSTILE = {
+    "dotdot": ([Entry("../escape", b"x")], "'..' would leave the layer"),
+    "absolute": ([Entry("/etc/escape", b"x")], "absolute paths"),
+    "symlink-write": ([Entry("link", kind=tarfile.SYMTYPE, link="/tmp"), Entry("link/escape", b"x")], "symlink"),
+    "hardlink-out": ([Entry("hl", kind=tarfile.LNKTYPE, link="../../../../etc/passwd")], "'..'"),
+    "device": ([Entry("sda", kind=tarfile.BLKTYPE, devmajor=8, devminor=0)], "device nodes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_layers_are_refused_and_leave_nothing(agent: AgentProcess, tmp_path: object, case: str) -> None:
+    entries, message = HOSTILE[case]
+    path = os.path.join(str(tmp_path), f"{case}.tar")
+    write_oci_layout(path, [layer_tar(entries)], name=f"hostile:{case}")
+    layers_dir = os.path.join(agent.state_dir, "images", "layers")
+    before = sorted(os.listdir(layers_dir))
+    result = agent.cli("image", "import", path)
+    assert result.code == 1
+    assert message in result.err and "entry" in result.err
+    assert sorted(os.listdir(layers_dir)) == before
+    assert not os.path.exists("/tmp/escape") and not os.path.exists(os.path.join(str(tmp_path), "escape"))

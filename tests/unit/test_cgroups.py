@@ -1,0 +1,110 @@
+"""The cgroup managers against fake hierarchies in temp dirs (no root: plain files)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agent.cgroups import CgroupMode, Limits, detect_mode, manager_for
+from agent.cgroups.v1 import find_hierarchies
+from agent.cgroups.v2 import shares_to_weight
+
+V1 = ["cpu,cpuacct", "memory", "pids", "cpuset", "devices", "systemd"]
+
+
+def fake_v1(root: Path, hybrid: bool = False) -> None:
+    for name in V1:
+        (root / name).mkdir()
+        (root / name / "tasks").write_text("")
+    (root / "cpu").symlink_to("cpu,cpuacct")
+    (root / "cpuset" / "cpuset.cpus").write_text("0-3\n")
+    (root / "cpuset" / "cpuset.mems").write_text("0\n")
+    if hybrid:
+        (root / "unified").mkdir()
+        (root / "unified" / "cgroup.controllers").write_text("hugetlb\n")
+
+
+def test_detection(tmp_path: Path) -> None:
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "v1").mkdir()
+    fake_v1(tmp_path / "v1")
+    (tmp_path / "hy").mkdir()
+    fake_v1(tmp_path / "hy", hybrid=True)
+    assert detect_mode(str(tmp_path / "v2")) is CgroupMode.UNIFIED
+    assert detect_mode(str(tmp_path / "v1")) is CgroupMode.LEGACY
+    assert detect_mode(str(tmp_path / "hy")) is CgroupMode.HYBRID
+
+
+def test_v1_hierarchies_skip_symlinks_and_unified(tmp_path: Path) -> None:
+    fake_v1(tmp_path, hybrid=True)
+    found = find_hierarchies(str(tmp_path))
+    assert found["cpu"] == found["cpuacct"] == str(tmp_path / "cpu,cpuacct")
+    assert "unified" not in found and set(found) >= {"memory", "pids", "systemd"}
+
+
+def test_v1_create_writes_limits_and_inherits_cpuset(tmp_path: Path) -> None:
+    fake_v1(tmp_path, hybrid=True)
+    manager = manager_for("shoal", root=str(tmp_path))
+    manager.create("c1", Limits(memory_bytes=64 << 20, cpu_millis=500, cpu_shares=512, pids_limit=9))
+    assert (tmp_path / "memory/shoal/c1/memory.limit_in_bytes").read_text() == str(64 << 20)
+    assert (tmp_path / "cpu,cpuacct/shoal/c1/cpu.cfs_quota_us").read_text() == "50000"
+    assert (tmp_path / "cpu,cpuacct/shoal/c1/cpu.shares").read_text() == "512"
+    assert (tmp_path / "pids/shoal/c1/pids.max").read_text() == "9"
+    assert (tmp_path / "cpuset/shoal/cpuset.cpus").read_text() == "0-3"
+    assert (tmp_path / "cpuset/shoal/c1/cpuset.mems").read_text() == "0"
+    assert (tmp_path / "devices/shoal/c1/devices.allow").read_text() == "c 136:* rwm"  # the last rule written
+    procs = manager.procs_files("c1")
+    assert str(tmp_path / "unified/shoal/c1/cgroup.procs") in procs  # hybrid: joins cgroup2 as well
+    assert len(procs) == len(set(os.path.dirname(os.path.dirname(os.path.dirname(p))) for p in procs))
+
+
+def test_v1_stats_and_oom(tmp_path: Path) -> None:
+    fake_v1(tmp_path)
+    manager = manager_for("shoal", root=str(tmp_path))
+    manager.create("c1", Limits())
+    base = tmp_path / "memory/shoal/c1"
+    (base / "memory.usage_in_bytes").write_text("3000\n")
+    (base / "memory.stat").write_text("cache 10\ntotal_inactive_file 1000\n")
+    (base / "memory.limit_in_bytes").write_text(str(1 << 63) + "\n")
+    (base / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    (tmp_path / "cpu,cpuacct/shoal/c1/cpuacct.usage").write_text("2500000000\n")
+    (tmp_path / "pids/shoal/c1/pids.current").write_text("4\n")
+    (tmp_path / "pids/shoal/c1/pids.max").write_text("max\n")
+    stats = manager.stats("c1")
+    assert (stats.cpu_seconds, stats.memory_usage_bytes, stats.memory_limit_bytes) == (2.5, 2000, 0)
+    assert (stats.pids_current, stats.pids_limit) == (4, 0)
+    assert manager.oom_kills("c1") == 2
+
+
+def test_v2_enables_controllers_and_writes_limits(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    manager = manager_for("shoal", root=str(tmp_path))
+    (tmp_path / "shoal").mkdir()
+    (tmp_path / "shoal" / "cgroup.controllers").write_text("cpu memory pids\n")
+    manager.create("c1", Limits(memory_bytes=1 << 30, cpu_millis=1500, cpu_shares=1024, pids_limit=5))
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu +memory +pids +io +cpuset"
+    assert (tmp_path / "shoal/c1/memory.max").read_text() == str(1 << 30)
+    assert (tmp_path / "shoal/c1/cpu.max").read_text() == "150000 100000"
+    assert (tmp_path / "shoal/c1/cpu.weight").read_text() == str(shares_to_weight(1024))
+    (tmp_path / "shoal/c1/memory.events").write_text("low 0\noom 1\noom_kill 1\n")
+    assert manager.oom_kills("c1") == 1
+
+
+@pytest.mark.parametrize(("shares", "weight"), [(2, 1), (1024, 39), (262144, 10000)])
+def test_shares_to_weight(shares: int, weight: int) -> None:
+    assert shares_to_weight(shares) == weight
+
+
+def test_failed_create_leaves_nothing(tmp_path: Path) -> None:
+    fake_v1(tmp_path)
+    (tmp_path / "pids" / "shoal").mkdir()
+    (tmp_path / "pids" / "shoal" / "c1").mkdir()
+    (tmp_path / "pids" / "shoal" / "c1" / "pids.max").mkdir()  # writing the limit will fail
+    manager = manager_for("shoal", root=str(tmp_path))
+    with pytest.raises(OSError):
+        manager.create("c1", Limits(pids_limit=3))
+    assert not (tmp_path / "memory" / "shoal").exists()

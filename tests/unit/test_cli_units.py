@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from shoal.agent.v1 import containers_pb2 as cpb
+
+from cli.containers import CliError, parse_restart, parse_volume, status_text
+from cli.main import build_parser
+from cli.quantity import format_bytes, parse_cpus, parse_memory
+
+
+@pytest.mark.parametrize(("text", "value"), [("64Mi", 64 << 20), ("512m", 512 << 20), ("1g", 1 << 30),
+                                             ("1048576", 1048576), ("64MB", 64 << 20), ("2Ki", 2048)])
+def test_memory_units_are_binary(text: str, value: int) -> None:
+    assert parse_memory(text) == value
+
+
+@pytest.mark.parametrize("text", ["lots", "", "-1", "1x"])
+def test_bad_memory(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a memory size"):
+        parse_memory(text)
+
+
+def test_cpus() -> None:
+    assert parse_cpus("0.5") == 500 and parse_cpus("2") == 2000
+    with pytest.raises(ValueError, match="at least"):
+        parse_cpus("0")
+
+
+def test_restart_and_volume_flags() -> None:
+    assert parse_restart("on-failure:3").max_retries == 3
+    assert parse_restart("always").kind == cpb.RestartPolicy.KIND_ALWAYS
+    for bad in ("sometimes", "always:3", "on-failure:x"):
+        with pytest.raises(CliError):
+            parse_restart(bad)
+    mount = parse_volume("/srv:/data:ro")
+    assert (mount.source, mount.destination, mount.read_only) == ("/srv", "/data", True)
+    with pytest.raises(CliError):
+        parse_volume("/srv")
+
+
+def test_output_flag_is_accepted_before_and_after_the_verb() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["-o", "json", "ps"]).output == "json"
+    assert parser.parse_args(["ps", "-o", "yaml"]).output == "yaml"
+    assert parser.parse_args(["image", "ls", "-o", "json"]).output == "json"
+    assert parser.parse_args(["ps"]).output == "table"
+
+
+def test_run_keeps_the_command_verbatim() -> None:
+    args = build_parser().parse_args(["run", "--rm", "img", "sh", "-c", "echo -n hi"])
+    assert args.command == ["sh", "-c", "echo -n hi"] and args.rm
+
+
+def test_status_text() -> None:
+    exited = cpb.Container(state=cpb.CONTAINER_STATE_EXITED, exit_code=137, oom_killed=True)
+    assert status_text(exited).startswith("Exited (137, OOM killed)")
+    assert status_text(cpb.Container(state=cpb.CONTAINER_STATE_CREATED)) == "Created"
+    assert format_bytes(3 << 20) == "3.0MiB"
