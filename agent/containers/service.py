@@ -67,6 +67,10 @@ class ContainerService:
         self.observer = observer
         self.log_max_bytes = log_max_bytes
         self.log_max_files = log_max_files
+        # One mountpoint serves every container: each mounts its overlay there inside its own mount
+        # namespace, so the host never sees it and no directory is made per container.
+        self.rootfs_mountpoint = os.path.join(state_dir, "rootfs")
+        os.makedirs(self.rootfs_mountpoint, exist_ok=True)
         self.containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._exit_waiters: dict[str, list[asyncio.Future[Container]]] = {}
@@ -123,7 +127,7 @@ class ContainerService:
                               created_at=time.time_ns())
         directory = self.records.directory(container_id)
         try:
-            for sub in ("upper", "work", "rootfs", "logs"):
+            for sub in ("upper", "work"):
                 os.makedirs(os.path.join(directory, sub))
             self._write_etc_files(directory, hostname)
             self._commit(container)
@@ -167,7 +171,7 @@ class ContainerService:
         binds += [(os.path.join(directory, name), f"/etc/{name}", False) for name in ETC_FILES]
         return {
             "argv": list(process.argv), "env": list(process.env), "cwd": process.cwd, "user": process.user,
-            "hostname": hostname, "rootfs": os.path.join(directory, "rootfs"),
+            "hostname": hostname, "rootfs": self.rootfs_mountpoint,
             "layers_dir": self.images.layers_dir, "lower": self.images.lower_dirs(image),
             "upper": os.path.join(directory, "upper"), "work": os.path.join(directory, "work"),
             "binds": binds, "host_network": spec.network is NetworkMode.HOST,
@@ -176,7 +180,7 @@ class ContainerService:
         }
 
     def log_path(self, container: Container) -> str:
-        return os.path.join(self.records.directory(container.id), "logs", "container.log")
+        return os.path.join(self.records.directory(container.id), "container.log")
 
     async def _start(self, container: Container, restart_count: int) -> Container:
         began = time.perf_counter()

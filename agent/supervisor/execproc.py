@@ -74,8 +74,11 @@ def spawn(container_pid: int, cgroup_procs_fds: list[int], spec: ExecSpec) -> tu
         except BaseException:
             sc.setns(own_pid_ns, sc.CLONE_NEWPID)
             raise
-        if pid == 0:  # never returns: the child must not run any of the supervisor's code again
-            _child(ns_fds, cgroup_procs_fds, child_ends, spec, error_w)
+        if pid == 0:  # whatever happens, the child must never return into the supervisor's loop
+            try:
+                _child(ns_fds, cgroup_procs_fds, child_ends, spec, error_w)
+            finally:
+                os._exit(127)
         sc.setns(own_pid_ns, sc.CLONE_NEWPID)
         os.close(error_w)
         with os.fdopen(error_r, "rb") as pipe:

@@ -2,20 +2,22 @@
 
 The child reports a failed step on a close-on-exec pipe and exits 127; a successful execve closes
 the pipe, which is how the supervisor knows the container runs. Setup order, and why:
-  1. join the cgroups (pre-opened cgroup.procs files), then unshare the cgroup namespace, so the
-     container's cgroup root is its own cgroup;
-  2. make every mount private, mount the overlay (inside the child's mount namespace: the host's
-     mount table never changes per container), open host-side sources, pivot_root;
+  1. the *supervisor* moves the child into its cgroups (pre-opened cgroup.procs files) while the
+     child sets up its mounts: a cgroup migration waits out an RCU grace period (~7 ms here)
+     whenever none happened recently, and this way that wait overlaps the child's own work;
+  2. the child makes every mount private, mounts the overlay (inside its own mount namespace: the
+     host's mount table never changes per container), opens host-side sources, pivots;
   3. /proc, /dev, /sys and binds inside the new root; then masked and read-only paths;
   4. hostname, loopback up (own network namespace only);
-  5. user, capabilities, no_new_privs, execve.
+  5. it waits for the supervisor's "joined" byte, then unshares the cgroup namespace (its cgroup
+     root must be its own cgroup, so only after joining);
+  6. user, capabilities, no_new_privs, execve.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import socket
 import struct
@@ -64,22 +66,36 @@ def start_container(spec: LaunchSpec, cgroup_procs_fds: list[int], stdout_w: int
                     devnull: int) -> int:
     """Clones the container's init and waits until it has exec'd; returns its host PID."""
     error_r, error_w = os.pipe2(os.O_CLOEXEC)
+    joined_r, joined_w = os.pipe2(os.O_CLOEXEC)
     flags = NAMESPACES | (0 if spec.host_network else sc.CLONE_NEWNET)
     pid = sc.clone(flags)
-    if pid == 0:  # the child: never returns
-        os.close(error_r)
-        _child(spec, cgroup_procs_fds, stdout_w, stderr_w, devnull, error_w)
+    if pid == 0:  # the child: whatever happens, it must never return into the supervisor's loop
+        try:
+            os.close(error_r)
+            os.close(joined_w)
+            _child(spec, stdout_w, stderr_w, devnull, error_w, joined_r)
+        finally:
+            os._exit(127)
     os.close(error_w)
+    os.close(joined_r)
+    join_error: OSError | None = None
+    try:
+        for fd in cgroup_procs_fds:
+            os.write(fd, str(pid).encode())
+        os.write(joined_w, b"1")
+    except OSError as e:  # the child may already have failed (EPIPE, ESRCH): its report says why
+        join_error = e
+    finally:
+        os.close(joined_w)  # without the byte, a waiting child gives up and reports
     with os.fdopen(error_r, "rb") as pipe:
         report = pipe.read()
-    if report:
+    if report or join_error:
         os.waitpid(pid, 0)
-        raise StartError(report.decode(errors="replace"))
+        raise StartError(report.decode(errors="replace") if report else f"joining the cgroups: {join_error}")
     return pid
 
 
-def _child(spec: LaunchSpec, cgroup_fds: list[int], stdout_w: int, stderr_w: int, devnull: int,
-           error_w: int) -> None:
+def _child(spec: LaunchSpec, stdout_w: int, stderr_w: int, devnull: int, error_w: int, joined_r: int) -> None:
     step = "setup"
     try:
         os.setsid()
@@ -87,14 +103,12 @@ def _child(spec: LaunchSpec, cgroup_fds: list[int], stdout_w: int, stderr_w: int
         os.dup2(devnull, 0)
         os.dup2(stdout_w, 1)
         os.dup2(stderr_w, 2)
-        step = "joining the cgroups"
-        for fd in cgroup_fds:
-            os.write(fd, b"0")
-        sc.unshare(sc.CLONE_NEWCGROUP)
         step = "mounting the root filesystem"
         sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
-        os.chdir(spec.layers_dir)
-        sc.mount("overlay", spec.rootfs, "overlay", 0, mounts.overlay_options(spec.lower, spec.upper, spec.work))
+        options, relative = mounts.overlay_options(spec.layers_dir, spec.lower, spec.upper, spec.work)
+        if relative:
+            os.chdir(spec.layers_dir)
+        sc.mount("overlay", spec.rootfs, "overlay", 0, options)
         sources, steps = mounts.plan_mounts(spec.binds)
         source_fds = mounts.open_sources(sources)
         mounts.pivot_into(spec.rootfs)
@@ -107,6 +121,10 @@ def _child(spec: LaunchSpec, cgroup_fds: list[int], stdout_w: int, stderr_w: int
         if not spec.host_network:
             step = "bringing up loopback"
             loopback_up()
+        step = "joining the cgroups"
+        if os.read(joined_r, 1) != b"1":
+            raise OSError("the supervisor could not move the container into its cgroups")
+        sc.unshare(sc.CLONE_NEWCGROUP)
         step = "starting the command"
         identity.exec_command(spec.argv, spec.env, spec.cwd, spec.user)
     except FileNotFoundError as e:
@@ -129,6 +147,3 @@ def loopback_up() -> None:
         flags = struct.unpack_from("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
 
-
-def describe(spec: LaunchSpec) -> str:
-    return json.dumps({"argv": spec.argv, "rootfs": spec.rootfs})

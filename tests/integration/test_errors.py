@@ -76,3 +76,32 @@ def test_unreachable_agent() -> None:
     ghost = Agent(state_dir="/nonexistent/shoal", cgroup_parent="unused")
     result = ghost.cli("ps")
     assert result.code == 1 and "cannot reach the agent" in result.err
+
+
+def test_a_setup_failure_inside_the_child_is_reported_and_the_runtime_carries_on(
+        agent: AgentProcess, tmp_path: object) -> None:
+    """An image that breaks the container's setup (its /.shoal-oldroot is a file) fails that start
+    only: the supervisor reports the step and keeps serving."""
+    import tarfile
+
+    from make_busybox_image import Entry, busybox_entries, layer_tar, write_oci_layout
+
+    path = os.path.join(str(tmp_path), "broken.tar")
+    write_oci_layout(path, [layer_tar([*busybox_entries(), Entry(".shoal-oldroot", b"in the way", 0o644,
+                                                                 tarfile.REGTYPE)])], name="broken:1")
+    assert agent.cli("image", "import", path).code == 0
+    result = agent.cli("run", "--rm", "broken:1", "true")
+    assert result.code == 126 and "mounting the root filesystem" in result.err and ".shoal-oldroot" in result.err
+    supervisor = agent.supervisor_pid()
+    workers = [p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == supervisor]
+    assert workers == []  # no stray copy of the supervisor survived the failed child
+    assert agent.cli("run", "--rm", "busybox:test", "echo", "still fine").out == "still fine\n"
+    assert agent.cli("image", "rm", "broken:1").code == 0
+
+
+def _parent(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1

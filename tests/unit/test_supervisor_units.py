@@ -83,8 +83,11 @@ def test_mount_plan_orders_kernel_filesystems_before_binds(tmp_path: Path) -> No
     assert steps[6].read_only and not steps[6].is_file and steps[7].is_file
 
 
-def test_overlay_options_use_relative_lower_dirs() -> None:
-    assert overlay_options(["b", "a"], "/u", "/w") == "lowerdir=b:a,upperdir=/u,workdir=/w,volatile"
+def test_overlay_options_are_absolute_unless_too_long() -> None:
+    assert overlay_options("/l", ["b", "a"], "/u", "/w") == ("lowerdir=/l/b:/l/a,upperdir=/u,workdir=/w,volatile", False)
+    many = [f"{i:064x}" for i in range(60)]
+    options, relative = overlay_options("/var/lib/shoal/agent/images/layers", many, "/u", "/w")
+    assert relative and options.startswith("lowerdir=" + many[0] + ":") and len(options) < 4096
 
 
 def test_user_resolution(tmp_path: Path) -> None:

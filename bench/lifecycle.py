@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Container lifecycle latency: Shoal through the Agent API against `runc run`, interleaved in one run.
+
+Each Shoal sample is create → start → exit status → remove of `/bin/true` from the busybox image,
+with an overlay rootfs, memory/pids cgroup limits and its own mount, PID, UTS, IPC, network and
+cgroup namespaces. Each runc sample is `runc run` of `/bin/true` on the same unpacked layer with
+runc's default spec (its own namespaces, network namespace with lo). Target: Shoal ≤ 0.3× runc's median.
+
+    sudo .venv/bin/python bench/lifecycle.py [-n 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+from common import bench_agent, summary
+
+from shoal.agent.v1 import agent_pb2 as apb
+from shoal.agent.v1 import containers_pb2 as cpb
+
+
+def runc_bundle(rootfs: str) -> str:
+    bundle = tempfile.mkdtemp(prefix="shoal-bench-runc-")
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    config["process"]["args"] = ["/bin/true"]
+    config["process"]["terminal"] = False
+    config["root"] = {"path": rootfs, "readonly": True}
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+    return bundle
+
+
+def time_runc(bundle: str, index: int) -> float:
+    began = time.perf_counter()
+    subprocess.run(["runc", "run", "--bundle", bundle, f"shoal-bench-{os.getpid()}-{index}"], check=True,
+                   stdin=subprocess.DEVNULL)
+    return (time.perf_counter() - began) * 1000
+
+
+def time_shoal(stub, index: int) -> float:  # type: ignore[no-untyped-def]
+    spec = cpb.ContainerSpec(name=f"bench-{index}", image="busybox:bench", command=["/bin/true"],
+                             resources=cpb.Resources(memory_bytes=64 << 20, pids_limit=100))
+    began = time.perf_counter()
+    container = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
+    stub.StartContainer(apb.StartContainerRequest(container=container.id))
+    done = stub.WaitContainer(apb.WaitContainerRequest(container=container.id)).container
+    stub.RemoveContainer(apb.RemoveContainerRequest(container=container.id))
+    elapsed = (time.perf_counter() - began) * 1000
+    if done.exit_code != 0:
+        raise RuntimeError(f"/bin/true exited {done.exit_code}: {done.error}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args()
+    if not shutil.which("runc"):
+        raise SystemExit("runc is needed for the comparison: apt-get install runc")
+    with bench_agent("lifecycle") as agent:
+        stub = agent.stub()
+        diff_id = stub.InspectImage(apb.InspectImageRequest(image="busybox:bench")).image.diff_ids[0]
+        rootfs = os.path.join(agent.state_dir, "images", "layers", diff_id.removeprefix("sha256:"))
+        bundle = runc_bundle(rootfs)
+        try:
+            for index in range(args.warmup):
+                time_runc(bundle, -index - 1)
+                time_shoal(stub, -index - 1)
+            runc, shoal = [], []
+            for index in range(args.n):
+                if index % 2:  # alternate which goes first, so neither always follows the other
+                    runc.append(time_runc(bundle, index))
+                    shoal.append(time_shoal(stub, index))
+                else:
+                    shoal.append(time_shoal(stub, index))
+                    runc.append(time_runc(bundle, index))
+        finally:
+            shutil.rmtree(bundle)
+    runc_median = sorted(runc)[len(runc) // 2]
+    shoal_median = sorted(shoal)[len(shoal) // 2]
+    print("container lifecycle of /bin/true, interleaved in one run")
+    print(f"  runc run                        {summary(runc)}")
+    print(f"  shoal create→start→exit→remove  {summary(shoal)}")
+    print(f"  ratio shoal / runc (medians)    {shoal_median / runc_median:.2f}x   (target <= 0.30x)")
+
+
+if __name__ == "__main__":
+    main()
