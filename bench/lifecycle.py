@@ -4,7 +4,7 @@
 Each Shoal sample is create → start → exit status → remove of `/bin/true` from the busybox image,
 with an overlay rootfs, memory/pids cgroup limits and its own mount, PID, UTS, IPC, network and
 cgroup namespaces. Each runc sample is `runc run` of `/bin/true` on the same unpacked layer with
-runc's default spec (its own namespaces, network namespace with lo). Target: Shoal ≤ 0.3× runc's median.
+runc's default spec (its own namespaces, network namespace with lo). Target: Shoal <= 0.3x runc's median.
 
     sudo .venv/bin/python bench/lifecycle.py [-n 200]
 """
@@ -20,7 +20,6 @@ import tempfile
 import time
 
 from common import bench_agent, summary
-
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import containers_pb2 as cpb
 

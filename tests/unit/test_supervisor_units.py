@@ -84,7 +84,8 @@ def test_mount_plan_orders_kernel_filesystems_before_binds(tmp_path: Path) -> No
 
 
 def test_overlay_options_are_absolute_unless_too_long() -> None:
-    assert overlay_options("/l", ["b", "a"], "/u", "/w") == ("lowerdir=/l/b:/l/a,upperdir=/u,workdir=/w,volatile", False)
+    expected = "lowerdir=/l/b:/l/a,upperdir=/u,workdir=/w,volatile"
+    assert overlay_options("/l", ["b", "a"], "/u", "/w") == (expected, False)
     many = [f"{i:064x}" for i in range(60)]
     options, relative = overlay_options("/var/lib/shoal/agent/images/layers", many, "/u", "/w")
     assert relative and options.startswith("lowerdir=" + many[0] + ":") and len(options) < 4096
