@@ -38,11 +38,12 @@ class AgentProcess:
     state_dir: str
     cgroup_parent: str
     metrics_port: int = field(default_factory=free_port)
+    listen: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
-        return f"unix://{self.state_dir}/agent.sock"
+        return self.listen or f"unix://{self.state_dir}/agent.sock"
 
     def start(self) -> None:
         os.makedirs(self.state_dir, exist_ok=True)
@@ -50,7 +51,7 @@ class AgentProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "agent.main", "--state-dir", self.state_dir, "--cgroup-parent",
              self.cgroup_parent, "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
-             "--log-max-size", "65536", "--log-max-files", "2"],
+             "--log-max-size", "65536", "--log-max-files", "2", *(["--listen", self.listen] if self.listen else [])],
             stdout=log, stderr=log, env=ENV)
         log.close()
         deadline = time.monotonic() + 20

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Memory cost of Shoal: the agent's and the supervisor's memory with 0 and with N running containers,
+and the number of processes Shoal adds per container (target: 0 — DESIGN.md §2).
+
+    sudo .venv/bin/python bench/memory.py [-n 50]
+
+RSS, PSS and USS come from /proc/PID/smaps_rollup. "Extra processes" counts every process that is
+neither the agent, the supervisor, nor a container's own process (a process in a container's
+cgroup): containerd would show one shim per container, podman one conmon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from common import bench_agent
+from shoal.agent.v1 import agent_pb2 as apb
+from shoal.agent.v1 import containers_pb2 as cpb
+
+
+def memory(pid: int) -> dict[str, int]:
+    fields: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "kB":
+                fields[parts[0].rstrip(":")] = int(parts[1])
+    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return {"rss": fields.get("Rss", 0), "pss": fields.get("Pss", 0), "uss": uss}
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, stack = set(), [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def in_container_cgroup(pid: int, parent: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            return f"/{parent}/" in f.read()
+    except OSError:
+        return False
+
+
+def report(label: str, agent_pid: int, supervisor_pid: int) -> None:
+    for name, pid in (("agent", agent_pid), ("supervisor", supervisor_pid)):
+        m = memory(pid)
+        print(f"  {label:16s} {name:10s} RSS {m['rss'] / 1024:7.1f} MiB   PSS {m['pss'] / 1024:7.1f} MiB   "
+              f"USS {m['uss'] / 1024:7.1f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=50)
+    args = parser.parse_args()
+    with bench_agent("memory") as agent:
+        assert agent.process is not None
+        stub = agent.stub()
+        supervisor = agent.supervisor_pid()
+        print(f"memory of Shoal's own processes, 0 and {args.n} running containers (sleep 3600)")
+        report("0 containers", agent.process.pid, supervisor)
+        for index in range(args.n):
+            spec = cpb.ContainerSpec(name=f"m{index}", image="busybox:bench", command=["sleep", "3600"],
+                                     resources=cpb.Resources(memory_bytes=32 << 20))
+            container = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
+            stub.StartContainer(apb.StartContainerRequest(container=container.id))
+        report(f"{args.n} containers", agent.process.pid, supervisor)
+        shoal_tree = descendants(supervisor)
+        container_processes = {p for p in shoal_tree if in_container_cgroup(p, agent.cgroup_parent)}
+        extra = shoal_tree - container_processes
+        print(f"  processes under the supervisor: {len(shoal_tree)}, of them in containers: "
+              f"{len(container_processes)}, extra per container: {len(extra) / args.n:.2f} (target 0)")
+
+
+if __name__ == "__main__":
+    main()
