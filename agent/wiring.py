@@ -38,6 +38,7 @@ class RunningAgent:
 
     async def stop(self) -> None:
         await self.server.stop(grace=2)
+        await self.containers.drain()
         await self.supervisor.close()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()

@@ -11,7 +11,19 @@ from agent.containers.model import Container
 class ContainerRecords:
     def __init__(self, state_dir: str) -> None:
         self.root = os.path.join(state_dir, "containers")
+        self.trash = os.path.join(state_dir, "trash")
         os.makedirs(self.root, exist_ok=True)
+        os.makedirs(self.trash, exist_ok=True)
+
+    def discard(self, container_id: str) -> str:
+        """Moves a removed container's directory out of the records in one rename; returns where."""
+        target = os.path.join(self.trash, container_id)
+        os.rename(self.directory(container_id), target)
+        return target
+
+    def discarded(self) -> list[str]:
+        """Container ids whose directories still wait in the trash (after a crash mid-cleanup)."""
+        return sorted(os.listdir(self.trash))
 
     def directory(self, container_id: str) -> str:
         return os.path.join(self.root, container_id)

@@ -77,6 +77,7 @@ class ContainerService:
         self._early_exits: dict[str, dict[str, Any]] = {}
         self._restarts: dict[str, asyncio.Task[None]] = {}
         self._exec_waiters: dict[int, asyncio.Future[int]] = {}
+        self._cleanups: set[asyncio.Task[None]] = set()
         self._exec_early: dict[int, int] = {}
         images.set_in_use_check(self.users_of_image)
         supervisor.set_event_handler(self.on_event)
@@ -328,10 +329,30 @@ class ContainerService:
             await exited
         async with self._lock(container.id):
             self._cancel_restart(container.id)
-            await self.supervisor.call("release", id=container.id)
+            trashed = self.records.discard(container.id)
             self.containers.pop(container.id, None)
             self._locks.pop(container.id, None)
-            await asyncio.to_thread(shutil.rmtree, self.records.directory(container.id), True)
+        self._clean_up_later(container.id, trashed)
+
+    def _clean_up_later(self, container_id: str, directory: str) -> None:
+        """The name and the record are gone at once; releasing the cgroups and deleting the writable
+        layer (milliseconds on ext4) happen off the caller's path. drain() waits for them."""
+        task = asyncio.get_running_loop().create_task(self._clean_up(container_id, directory))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+    async def _clean_up(self, container_id: str, directory: str) -> None:
+        try:
+            await self.supervisor.call("release", id=container_id)
+        except Exception as e:  # the trash is retried on the next start; nothing else depends on it
+            log.warning("releasing the cgroups of removed container %s failed: %s", container_id[:12], e)
+            return
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+
+    async def drain(self) -> None:
+        """Waits for pending cleanups (the agent's shutdown)."""
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
 
     # ---- logs, stats ----------------------------------------------------------------------------
     async def logs(self, ref: str, follow: bool, tail: int) -> AsyncIterator[list[logs.LogLine]]:
@@ -382,6 +403,8 @@ class ContainerService:
     # ---- recovery -------------------------------------------------------------------------------
     async def recover(self) -> None:
         """Rebuilds in-memory state from disk and the supervisor, after the agent (re)starts."""
+        for container_id in self.records.discarded():
+            self._clean_up_later(container_id, os.path.join(self.records.trash, container_id))
         for container in self.records.load_all():
             self.containers[container.id] = container
         status = (await self.supervisor.call("status"))["containers"]

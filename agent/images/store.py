@@ -21,6 +21,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import IO
 
 from agent.errors import Conflict, Failed, InvalidSpec, NotFound
@@ -61,12 +62,16 @@ class ImageStore:
             os.makedirs(directory, exist_ok=True)
         self._in_use = in_use or (lambda _image_id: [])
         self._lock = threading.Lock()
+        # The agent is the store's only writer, so the index lives in memory and is written through:
+        # container create and start resolve images without touching the disk.
+        self._tag_index = self._read_tags()
+        self._records = {record.id: record for record in self._read_records()}
 
     def set_in_use_check(self, in_use: Callable[[str], list[str]]) -> None:
         self._in_use = in_use
 
     # ---- reading --------------------------------------------------------------------------------
-    def _tags(self) -> dict[str, str]:
+    def _read_tags(self) -> dict[str, str]:
         try:
             with open(self.tags_path) as f:
                 tags: dict[str, str] = json.load(f)
@@ -74,22 +79,31 @@ class ImageStore:
         except FileNotFoundError:
             return {}
 
+    def _read_records(self) -> list[ImageRecord]:
+        found = []
+        for name in os.listdir(self.records):
+            if name.endswith(".json"):
+                with open(os.path.join(self.records, name)) as f:
+                    found.append(ImageRecord.from_json(json.load(f), ()))
+        return found
+
+    def _tags(self) -> dict[str, str]:
+        return dict(self._tag_index)
+
     def _write_tags(self, tags: dict[str, str]) -> None:
         temporary = self.tags_path + ".tmp"
         with open(temporary, "w") as f:
             json.dump(tags, f, indent=1, sort_keys=True)
         os.replace(temporary, self.tags_path)
+        self._tag_index = dict(tags)
 
     def _load(self, image_id: str, tags: dict[str, str]) -> ImageRecord:
-        with open(os.path.join(self.records, image_id.removeprefix("sha256:") + ".json")) as f:
-            data = json.load(f)
         names = tuple(sorted(name for name, target in tags.items() if target == image_id))
-        return ImageRecord.from_json(data, names)
+        return replace(self._records[image_id], repo_tags=names)
 
     def images_list(self) -> list[ImageRecord]:
         tags = self._tags()
-        ids = ["sha256:" + name.removesuffix(".json") for name in os.listdir(self.records) if name.endswith(".json")]
-        return sorted((self._load(i, tags) for i in ids), key=lambda r: (r.repo_tags or ("~",), r.id))
+        return sorted((self._load(i, tags) for i in self._records), key=lambda r: (r.repo_tags or ("~",), r.id))
 
     def resolve(self, ref: str) -> ImageRecord:
         """By `name:tag` (tag defaults to latest), full id, or a unique id prefix (with or without sha256:)."""
@@ -102,9 +116,9 @@ class ImageStore:
                 return self._load(image_id, tags)
         prefix = ref.removeprefix("sha256:")
         if len(prefix) >= 4 and all(c in "0123456789abcdef" for c in prefix):
-            matches = [n for n in os.listdir(self.records) if n.startswith(prefix) and n.endswith(".json")]
+            matches = [i for i in self._records if i.removeprefix("sha256:").startswith(prefix)]
             if len(matches) == 1:
-                return self._load("sha256:" + matches[0].removesuffix(".json"), tags)
+                return self._load(matches[0], tags)
             if len(matches) > 1:
                 raise InvalidSpec("image", f"id prefix {ref!r} matches {len(matches)} images; give more characters")
         raise NotFound(f"image {ref!r} not found: import it first (clusterctl image import FILE)")
@@ -140,6 +154,8 @@ class ImageStore:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(created)
                 raise
+            for record in records:
+                self._records.setdefault(record.id, record)
             tags = self._tags()
             for record, image in zip(records, images, strict=True):
                 for name in image.names:
@@ -257,6 +273,7 @@ class ImageStore:
                 del tags[name]
             self._write_tags(tags)
             os.unlink(os.path.join(self.records, record.id.removeprefix("sha256:") + ".json"))
+            del self._records[record.id]
             self._collect_garbage(record)
             return list(record.repo_tags), [record.id]
 

@@ -18,11 +18,17 @@ def test_kill_9_agent_keeps_containers_and_readopts(fresh_agent: AgentProcess) -
     agent.kill_agent(signal.SIGKILL)
     assert os.path.exists(f"/proc/{survivor['pid']}") and os.path.exists(f"/proc/{supervisor}")
     time.sleep(1.5)  # `finisher` exits while no agent runs
+    leftover = os.path.join(agent.state_dir, "trash", "0" * 64)  # as if the agent died mid-cleanup
+    os.makedirs(os.path.join(leftover, "upper", "deep"))
     agent.start()
     [again] = agent.cli_json("inspect", "survivor")  # type: ignore[misc]
     assert again["state"] == "CONTAINER_STATE_RUNNING" and again["pid"] == survivor["pid"]
     [finished] = agent.cli_json("inspect", "finisher")  # type: ignore[misc]
     assert finished["state"] == "CONTAINER_STATE_EXITED" and finished["exit_code"] == 42
+    deadline = time.monotonic() + 10
+    while os.path.exists(leftover) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(leftover)
     # The re-adopted container is fully manageable.
     assert agent.cli("exec", "survivor", "true").code == 0
     assert agent.cli("stop", "-t", "0", "survivor").code == 0
