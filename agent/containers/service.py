@@ -80,7 +80,7 @@ class ContainerService:
         self._cleanups: set[asyncio.Task[None]] = set()
         self._exec_early: dict[int, int] = {}
         images.set_in_use_check(self.users_of_image)
-        supervisor.set_event_handler(self.on_event)
+        supervisor.set_event_handler(self.on_event, on_reconnect=self.reconcile)
 
     # ---- lookup ---------------------------------------------------------------------------------
     def resolve(self, ref: str) -> Container:
@@ -407,6 +407,10 @@ class ContainerService:
             self._clean_up_later(container_id, os.path.join(self.records.trash, container_id))
         for container in self.records.load_all():
             self.containers[container.id] = container
+        await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Aligns running/restarting containers with the supervisor's view (after a (re)connect)."""
         status = (await self.supervisor.call("status"))["containers"]
         for container in list(self.containers.values()):
             if not container.is_active:

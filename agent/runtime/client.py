@@ -12,7 +12,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import agent
@@ -26,6 +26,7 @@ ERRORS: dict[str, Callable[[str], Exception]] = {
     "invalid": lambda message: InvalidSpec("request", message),
 }
 SPAWN_TIMEOUT = 10.0
+RECONNECT_BACKOFF = (0.1, 1.0)
 
 
 def supervisor_command(state_dir: str, cgroup_parent: str, socket_path: str) -> list[str]:
@@ -39,15 +40,23 @@ class SupervisorClient:
         self.cgroup_parent = cgroup_parent
         self.socket_path = os.path.join(state_dir, "supervisor.sock")
         self._on_event: Callable[[dict[str, Any]], None] = lambda _event: None
+        self._on_reconnect: Callable[[], Awaitable[None]] | None = None
+        self._closing = False
+        self._established = False
+        self._generation = 0
+        self._reconnecting: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_req = 0
         self.supervisor_pid = 0
 
-    def set_event_handler(self, handler: Callable[[dict[str, Any]], None]) -> None:
-        """Where exit events go; set before connect() so none is missed."""
+    def set_event_handler(self, handler: Callable[[dict[str, Any]], None],
+                          on_reconnect: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Where exit events go (set before connect() so none is missed), and what to run after a
+        lost supervisor connection has been re-established (the caller re-reads the supervisor's view)."""
         self._on_event = handler
+        self._on_reconnect = on_reconnect
 
     async def connect(self) -> None:
         """Connects to the running supervisor, starting one first when none answers."""
@@ -65,9 +74,14 @@ class SupervisorClient:
                     if asyncio.get_running_loop().time() > deadline:
                         raise Unavailable(f"the runtime supervisor did not start: see "
                                           f"{os.path.join(self.state_dir, 'supervisor.log')}") from None
-        hello = await self.call("hello")
-        self.supervisor_pid = int(hello["pid"])
-        await self.call("subscribe")
+        try:
+            hello = await self.call("hello")
+            self.supervisor_pid = int(hello["pid"])
+            await self.call("subscribe")
+        except BaseException:
+            self._drop()
+            raise
+        self._established = True  # from now on a lost connection is repaired in the background
 
     def _spawn(self) -> None:
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(agent.__file__)))
@@ -79,10 +93,18 @@ class SupervisorClient:
 
     async def _open(self) -> None:
         reader, writer = await asyncio.open_unix_connection(self.socket_path)
+        self._generation += 1
         self._writer = writer
-        self._reader_task = asyncio.create_task(self._read(reader))
+        self._reader_task = asyncio.create_task(self._read(reader, self._generation))
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
+    def _drop(self) -> None:
+        """Abandons a half-open connection (its handshake failed); its reader must not reconnect."""
+        self._generation += 1
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    async def _read(self, reader: asyncio.StreamReader, generation: int) -> None:
         buffer = bytearray()
         try:
             while data := await reader.read(65536):
@@ -97,11 +119,33 @@ class SupervisorClient:
         except (OSError, protocol.ProtocolError) as e:
             log.error("lost the runtime supervisor connection: %s", e)
         finally:
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(Unavailable("the runtime supervisor connection closed"))
-            self._pending.clear()
-            self._writer = None
+            if generation == self._generation:  # this is the live connection, not an abandoned one
+                pending, self._pending = self._pending, {}
+                for future in pending.values():
+                    if not future.done():
+                        future.set_exception(Unavailable("the runtime supervisor connection closed"))
+                self._writer = None
+                established, self._established = self._established, False
+                if established and not self._closing:
+                    log.error("the runtime supervisor went away; reconnecting (containers keep running)")
+                    self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        """Reconnects, starting a new supervisor if the old one died (its containers live on and the
+        new one adopts them), then lets the owner reconcile."""
+        delay = RECONNECT_BACKOFF[0]
+        while not self._closing:
+            try:
+                await self.connect()
+            except (OSError, Unavailable, Failed) as e:
+                log.warning("runtime supervisor not reachable yet (%s); retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_BACKOFF[1])
+                continue
+            log.info("reconnected to the runtime supervisor (pid %d)", self.supervisor_pid)
+            if self._on_reconnect is not None:
+                await self._on_reconnect()
+            return
 
     async def call(self, op: str, **fields: Any) -> dict[str, Any]:
         if self._writer is None:
@@ -126,6 +170,9 @@ class SupervisorClient:
         return int(reply["exec_id"]), fds
 
     async def close(self) -> None:
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(OSError):

@@ -25,16 +25,25 @@ class RequestError(Exception):
         self.kind = kind
 
 
+UNKNOWN_EXIT = 255  # what Docker reports when an exit status was lost
+LOST_STATUS = "exit status unknown: the container ended while the runtime supervisor was not its parent"
+
+
 @dataclass
 class Running:
-    """A container whose init is alive (or whose output is still being drained)."""
+    """A container whose init is alive (or whose output is still being drained).
+
+    An adopted container (found running by a restarted supervisor) has no log pipes and is watched
+    through a pidfd, since it is no longer the supervisor's child and cannot be reaped.
+    """
 
     container_id: str
     pid: int
     generation: int
     oom_before: int
-    log: LogFile
+    log: LogFile | None
     pipes: dict[int, tuple[bytes, LineSplitter]] = field(default_factory=dict)
+    pidfd: int = -1
 
 
 @dataclass
@@ -63,6 +72,8 @@ class Supervisor:
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        if _answers(socket_path):
+            raise SystemExit(f"another supervisor is serving {socket_path}; not starting a second one")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
@@ -72,6 +83,7 @@ class Supervisor:
         listener.setblocking(False)
         self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
         self.selector.register(wake_r, selectors.EVENT_READ, ("signal", None))
+        self.adopt()
         while not (self.stopping and not self.running):
             for key, _ in self.selector.select(timeout=1.0):
                 kind, payload = key.data
@@ -84,6 +96,8 @@ class Supervisor:
                     self._on_client(payload)
                 elif kind == "pipe":
                     self._on_pipe(payload, key.fd)
+                elif kind == "pidfd":
+                    self._on_adopted_exit(payload)
             self._reap()
         listener.close()
         with contextlib.suppress(FileNotFoundError):
@@ -211,7 +225,7 @@ class Supervisor:
         started_at = time.time_ns()
         records.write_json(os.path.join(directory, "run.json"), {
             "pid": pid, "generation": generation, "started_at": started_at,
-            "start_ticks": records.process_start_ticks(pid)})
+            "start_ticks": records.process_start_ticks(pid), "oom_before": oom_before})
         running = Running(container_id, pid, generation, oom_before,
                           LogFile(spec.log_path, spec.log_max_bytes, spec.log_max_files))
         for fd, stream in ((out_r, b"stdout"), (err_r, b"stderr")):
@@ -265,14 +279,11 @@ class Supervisor:
             chunk = os.read(fd, 65536)
         except BlockingIOError:
             return
-        if chunk:
-            pieces = splitter.feed(chunk)
-            if pieces:
-                running.log.write(stream, pieces)
-            return
-        pieces = splitter.flush()
-        if pieces:
+        pieces = splitter.feed(chunk) if chunk else splitter.flush()
+        if pieces and running.log is not None:  # only adopted containers have no log, and no pipes
             running.log.write(stream, pieces)
+        if chunk:
+            return
         self.selector.unregister(fd)
         os.close(fd)
         del running.pipes[fd]
@@ -283,7 +294,38 @@ class Supervisor:
             os.set_blocking(fd, True)
             while fd in running.pipes:
                 self._on_pipe(running, fd)
-        running.log.close()
+        if running.log is not None:
+            running.log.close()
+
+    # ---- adoption after a supervisor restart ----------------------------------------------------
+    def adopt(self) -> None:
+        """Takes over containers a previous supervisor started that still run (same PID and start time).
+
+        Their output pipes died with the old supervisor, and their exit status cannot be collected
+        (they are not our children): a pidfd says when they end, and the status is reported unknown.
+        Runs that ended meanwhile get an exit record saying so.
+        """
+        root = os.path.join(self.state_dir, "containers")
+        for container_id in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+            directory = records.container_dir(self.state_dir, container_id)
+            run = records.read_json(os.path.join(directory, "run.json"))
+            ended = records.read_json(os.path.join(directory, "exit.json"))
+            if run is None or (ended is not None and ended.get("generation") == run.get("generation")):
+                continue
+            pid, generation = int(run["pid"]), int(run["generation"])
+            if records.process_start_ticks(pid) != run.get("start_ticks"):
+                self._record_exit(container_id, generation, UNKNOWN_EXIT, False, LOST_STATUS)
+                continue
+            running = Running(container_id, pid, generation, int(run.get("oom_before", 0)), None,
+                              pidfd=os.pidfd_open(pid))
+            self.selector.register(running.pidfd, selectors.EVENT_READ, ("pidfd", running))
+            self.running[container_id] = running
+            self._prepare(container_id, Limits())  # its cgroups exist: reopen them for exec
+
+    def _on_adopted_exit(self, running: Running) -> None:
+        self.selector.unregister(running.pidfd)
+        os.close(running.pidfd)
+        self._finish(running, UNKNOWN_EXIT, LOST_STATUS)
 
     def _reap(self) -> None:
         while True:
@@ -301,19 +343,31 @@ class Supervisor:
             elif pid in self.by_pid:
                 self._finish(self.by_pid.pop(pid), code)
 
-    def _finish(self, running: Running, code: int) -> None:
+    def _finish(self, running: Running, code: int, error: str = "") -> None:
         self._drain(running)
         del self.running[running.container_id]
         oom = self.cgroups.oom_kills(running.container_id) > running.oom_before
-        event = {"id": running.container_id, "generation": running.generation, "exit_code": code,
-                 "oom_killed": oom, "finished_at": time.time_ns(), "error": ""}
-        directory = records.container_dir(self.state_dir, running.container_id)
+        self._record_exit(running.container_id, running.generation, code, oom, error)
+
+    def _record_exit(self, container_id: str, generation: int, code: int, oom: bool, error: str) -> None:
+        event = {"id": container_id, "generation": generation, "exit_code": code, "oom_killed": oom,
+                 "finished_at": time.time_ns(), "error": error}
+        directory = records.container_dir(self.state_dir, container_id)
         try:
             records.write_json(os.path.join(directory, "exit.json"), event)
         except OSError as e:
             if e.errno != errno.ENOENT:
                 raise
         self._broadcast({"event": "exited", **event})
+
+
+def _answers(socket_path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(socket_path)
+        except OSError:
+            return False
+    return True
 
 
 def reset_volatile_workdir(work: str) -> None:

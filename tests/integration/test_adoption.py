@@ -62,3 +62,41 @@ def test_two_agents_coexist(fresh_agent: AgentProcess, test_root: str, busybox_t
         assert "same" in fresh_agent.cli("ps").out
     finally:
         second.destroy()
+
+
+def test_supervisor_death_containers_survive_and_are_readopted(fresh_agent: AgentProcess) -> None:
+    """DESIGN.md §2: if the supervisor dies its containers keep running; a new one adopts them by PID
+    and start time. Exit statuses it could not collect are reported as unknown (255, as Docker does)."""
+    agent = fresh_agent
+    assert agent.cli("run", "-d", "--name", "steady", "busybox:test", "sleep", "300").code == 0
+    assert agent.cli("run", "-d", "--name", "brief", "busybox:test", "sh", "-c", "sleep 1; exit 3").code == 0
+    [steady] = agent.cli_json("inspect", "steady")  # type: ignore[misc]
+    old_supervisor = agent.supervisor_pid()
+    os.kill(old_supervisor, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if agent.supervisor_pid() != old_supervisor and agent.cli("exec", "steady", "true").code == 0:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    assert agent.supervisor_pid() != old_supervisor, "the agent did not start a new supervisor"
+    [again] = agent.cli_json("inspect", "steady")  # type: ignore[misc]
+    assert again["state"] == "CONTAINER_STATE_RUNNING" and again["pid"] == steady["pid"]
+    time.sleep(1.0)
+    [brief] = agent.cli_json("inspect", "brief")  # type: ignore[misc]
+    assert brief["state"] == "CONTAINER_STATE_EXITED" and brief["exit_code"] == 255
+    assert "exit status unknown" in brief["error"]
+    assert agent.cli("stop", "-t", "1", "steady").code == 0
+    [stopped] = agent.cli_json("inspect", "steady")  # type: ignore[misc]
+    assert stopped["state"] == "CONTAINER_STATE_EXITED" and not alive(steady["pid"])
+
+
+def alive(pid: int) -> bool:
+    """False once the process is gone or a zombie (an adopted container is reaped by init, not by us)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
