@@ -13,7 +13,7 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 from shoal.agent.v1 import agent_pb2 as apb
@@ -151,32 +151,31 @@ def cmd_logs(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stop(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    for ref in args.containers:
-        stub.StopContainer(apb.StopContainerRequest(container=ref, timeout_seconds=args.time))
+def _each(refs: list[str], action: Callable[[str], object]) -> int:
+    """Docker's habit for verbs over several containers: act on each in turn, echoing its name."""
+    for ref in refs:
+        action(ref)
         print(ref)
     return 0
+
+
+def cmd_stop(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    return _each(args.containers, lambda ref: stub.StopContainer(
+        apb.StopContainerRequest(container=ref, timeout_seconds=args.time)))
 
 
 def cmd_start(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    for ref in args.containers:
-        stub.StartContainer(apb.StartContainerRequest(container=ref))
-        print(ref)
-    return 0
+    return _each(args.containers, lambda ref: stub.StartContainer(apb.StartContainerRequest(container=ref)))
 
 
 def cmd_kill(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    for ref in args.containers:
-        stub.KillContainer(apb.KillContainerRequest(container=ref, signal=args.signal))
-        print(ref)
-    return 0
+    return _each(args.containers, lambda ref: stub.KillContainer(
+        apb.KillContainerRequest(container=ref, signal=args.signal)))
 
 
 def cmd_rm(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    for ref in args.containers:
-        stub.RemoveContainer(apb.RemoveContainerRequest(container=ref, force=args.force))
-        print(ref)
-    return 0
+    return _each(args.containers, lambda ref: stub.RemoveContainer(
+        apb.RemoveContainerRequest(container=ref, force=args.force)))
 
 
 def cmd_inspect(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -71,8 +70,12 @@ def read_tail(path: str, tail: int) -> tuple[list[LogLine], BinaryIO | None]:
     return list(lines), current
 
 
-async def follow(path: str, handle: BinaryIO | None, active: Callable[[], bool]) -> AsyncIterator[list[LogLine]]:
+async def follow(path: str, handle: BinaryIO | None, active: Callable[[], bool],
+                 changed: Callable[[float], Awaitable[None]]) -> AsyncIterator[list[LogLine]]:
     """New lines after what read_tail returned, until `active()` turns false and the files are drained.
+
+    Between polls it awaits `changed(timeout)`, which returns early when the container's state
+    changes, so a follower (an attached `run`) ends as soon as the container exits.
 
     The followed file stays open, so after a rotation its remaining lines are still read; then the
     new file (a different inode at `path`) is followed from its start.
@@ -100,7 +103,7 @@ async def follow(path: str, handle: BinaryIO | None, active: Callable[[], bool])
             elif not still_active:
                 return
             else:
-                await asyncio.sleep(FOLLOW_POLL)
+                await changed(FOLLOW_POLL)
     finally:
         if handle is not None:
             handle.close()

@@ -73,7 +73,7 @@ class ContainerService:
         os.makedirs(self.rootfs_mountpoint, exist_ok=True)
         self.containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._exit_waiters: dict[str, list[asyncio.Future[Container]]] = {}
+        self._next_exit: dict[str, asyncio.Future[Container]] = {}
         self._early_exits: dict[str, dict[str, Any]] = {}
         self._restarts: dict[str, asyncio.Task[None]] = {}
         self._exec_waiters: dict[int, asyncio.Future[int]] = {}
@@ -262,20 +262,24 @@ class ContainerService:
             await self.remove(container_id, force=False)
 
     def _notify_exit(self, container: Container) -> None:
-        for waiter in self._exit_waiters.pop(container.id, []):
-            if not waiter.done():
-                waiter.set_result(container)
+        waiter = self._next_exit.pop(container.id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(container)
 
     def _exit_future(self, container_id: str) -> asyncio.Future[Container]:
-        future: asyncio.Future[Container] = asyncio.get_running_loop().create_future()
-        self._exit_waiters.setdefault(container_id, []).append(future)
+        """The one future for the container's next exit, shared by every waiter (await it shielded:
+        a cancelled caller must not cancel it for the others)."""
+        future = self._next_exit.get(container_id)
+        if future is None or future.done():
+            future = asyncio.get_running_loop().create_future()
+            self._next_exit[container_id] = future
         return future
 
     async def wait(self, ref: str) -> Container:
         container = self.resolve(ref)
         if container.state is State.CREATED or not container.is_active:
             return container
-        return await self._exit_future(container.id)
+        return await asyncio.shield(self._exit_future(container.id))
 
     # ---- stop, kill, remove ---------------------------------------------------------------------
     async def stop(self, ref: str, timeout: int) -> Container:
@@ -297,7 +301,7 @@ class ContainerService:
                 return await asyncio.wait_for(asyncio.shield(exited), grace)
             except TimeoutError:
                 await self._signal(container, signal.SIGKILL)
-                return await exited
+                return await asyncio.shield(exited)
 
     async def _signal(self, container: Container, sig: signal.Signals) -> None:
         with contextlib.suppress(Conflict):  # it may exit between our check and the signal
@@ -326,12 +330,13 @@ class ContainerService:
                 raise Conflict(f"container {container.name} is running: stop it first or remove with force")
             exited = self._exit_future(container.id)
             await self.kill(container.id, "SIGKILL")
-            await exited
+            await asyncio.shield(exited)
         async with self._lock(container.id):
             self._cancel_restart(container.id)
             trashed = self.records.discard(container.id)
             self.containers.pop(container.id, None)
             self._locks.pop(container.id, None)
+            self._next_exit.pop(container.id, None)
         self._clean_up_later(container.id, trashed)
 
     def _clean_up_later(self, container_id: str, directory: str) -> None:
@@ -370,7 +375,11 @@ class ContainerService:
             current = self.containers.get(container.id)
             return current is not None and current.is_active
 
-        async for batch in logs.follow(path, handle, active):
+        async def changed(timeout: float) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._exit_future(container.id)), timeout)
+
+        async for batch in logs.follow(path, handle, active, changed):
             yield batch
 
     def stats(self, refs: list[str]) -> list[tuple[Container, CgroupStats]]:
