@@ -8,18 +8,20 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 
 def to_data(message: Message) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict  # imported when needed: CLI start-up time
+
     return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def emit(items: Sequence[Message] | Message, fmt: str) -> None:
     data: Any = [to_data(m) for m in items] if isinstance(items, Sequence) else to_data(items)
     if fmt == "yaml":
+        import yaml  # imported when needed: CLI start-up time
+
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
     else:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
