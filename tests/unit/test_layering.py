@@ -14,7 +14,8 @@ PATH = os.pathsep.join([ROOT, os.path.join(ROOT, "protos")])
 # Pure logic: no gRPC, protobuf or asyncio, so it is testable and reusable anywhere.
 PURE = ["agent.containers.model", "agent.containers.state", "agent.containers.restart",
         "agent.containers.validate", "agent.containers.runspec", "agent.images.model", "agent.images.reference",
-        "agent.cgroups", "agent.config", "controlplane.scheduling.scheduler", "controlplane.scheduling.reconciler"]
+        "agent.cgroups", "agent.config", "controlplane.scheduling.scheduler", "controlplane.scheduling.reconciler",
+        "controlplane.apps.validate"]
 
 
 def imported_by(module: str, *, site: bool = True) -> set[str]:
