@@ -1,0 +1,37 @@
+"""Every etcd key layout of Shoal, in one place.
+
+    /shoal/nodes/<node id>                      NodeRecord
+    /shoal/alive/<node id>                      on the node's lease: present while it heartbeats
+    /shoal/apps/<app name>                      AppRecord
+    /shoal/placements/<node id>/<app>/<index>   PlacementRecord (a node's agent watches its prefix)
+    /shoal/leader                               the control planes' election
+"""
+
+from __future__ import annotations
+
+ROOT = "/shoal/"
+NODES = ROOT + "nodes/"
+ALIVE = ROOT + "alive/"
+APPS = ROOT + "apps/"
+PLACEMENTS = ROOT + "placements/"
+LEADER = ROOT + "leader"
+
+
+def node(node_id: str) -> str:
+    return NODES + node_id
+
+
+def alive(node_id: str) -> str:
+    return ALIVE + node_id
+
+
+def app(name: str) -> str:
+    return APPS + name
+
+
+def node_placements(node_id: str) -> str:
+    return f"{PLACEMENTS}{node_id}/"
+
+
+def placement(node_id: str, app_name: str, index: int) -> str:
+    return f"{PLACEMENTS}{node_id}/{app_name}/{index}"
