@@ -51,7 +51,8 @@ async def register(client: EtcdClient, nodes: list[Node], lease: int) -> None:
         for node in nodes[start:start + 50]:
             record = rpb.NodeRecord(id=node.id, name=node.name, cpu_millis=node.capacity.cpu_millis,
                                     memory_bytes=node.capacity.memory_bytes, labels=node.labels, schedulable=True)
-            operations += [t.put(keys.node(node.id), record.SerializeToString()), t.put(keys.alive(node.id), b"", lease)]
+            operations += [t.put(keys.node(node.id), record.SerializeToString()),
+                           t.put(keys.alive(node.id), b"", lease)]
         await client.txn([], operations)
 
 
