@@ -12,8 +12,8 @@ writes are fenced on the election key's create revision; a transaction is never 
 from controlplane.etcd.client import EtcdClient, EtcdConfig
 from controlplane.etcd.election import Election, fence
 from controlplane.etcd.errors import Compacted, EtcdError, EtcdTimeout, EtcdUnavailable, LeaseNotFound
-from controlplane.etcd.keepalive import LeaseKeeper
+from controlplane.etcd.keepalive import LeaseKeeper, LeaseRenewer
 from controlplane.etcd.watch import WatchEvents, WatchReset
 
 __all__ = ["Compacted", "Election", "EtcdClient", "EtcdConfig", "EtcdError", "EtcdTimeout", "EtcdUnavailable",
-           "LeaseKeeper", "LeaseNotFound", "WatchEvents", "WatchReset", "fence"]
+           "LeaseKeeper", "LeaseNotFound", "LeaseRenewer", "WatchEvents", "WatchReset", "fence"]

@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 import grpc
 from shoal.etcd.v3 import messages_pb2 as pb
 
 from controlplane.etcd.client import EtcdClient
+from controlplane.etcd.errors import EtcdUnavailable
 
 log = logging.getLogger(__name__)
 BACKOFF = (0.1, 1.0)
@@ -81,3 +83,48 @@ class LeaseKeeper:
                 delay = min(delay * 2, BACKOFF[1])
             finally:
                 stream.cancel()
+
+
+class LeaseRenewer:
+    """Renews many leases over one KeepAlive stream (etcd matches responses to requests by lease id):
+    the control plane renews every node's liveness lease when that node heartbeats."""
+
+    def __init__(self, client: EtcdClient) -> None:
+        self.client = client
+        self._stream: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: dict[int, asyncio.Future[int]] = {}
+
+    async def renew(self, lease: int, timeout: float = 2.0) -> int:
+        """The lease's new TTL in seconds; 0 or less when it no longer exists."""
+        if self._stream is None:
+            self._stream = self.client.leases.LeaseKeepAlive()
+            self._reader = asyncio.get_running_loop().create_task(self._read(self._stream))
+        future = self._waiting.get(lease)
+        if future is None or future.done():
+            future = asyncio.get_running_loop().create_future()
+            self._waiting[lease] = future
+            await self._stream.write(pb.LeaseKeepAliveRequest(ID=lease))
+        return await asyncio.wait_for(asyncio.shield(future), timeout)
+
+    async def _read(self, stream: Any) -> None:
+        try:
+            async for response in stream:
+                future = self._waiting.pop(response.ID, None)
+                if future is not None and not future.done():
+                    future.set_result(int(response.TTL))
+        except grpc.aio.AioRpcError as e:
+            log.warning("lease renewal stream ended: %s", e.code().name)
+        finally:
+            if self._stream is stream:
+                self._stream = None
+            waiting, self._waiting = self._waiting, {}
+            for future in waiting.values():
+                if not future.done():
+                    future.set_exception(EtcdUnavailable("the lease renewal stream to etcd broke"))
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)

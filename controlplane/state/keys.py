@@ -4,6 +4,7 @@
     /shoal/alive/<node id>                      on the node's lease: present while it heartbeats
     /shoal/apps/<app name>                      AppRecord
     /shoal/placements/<node id>/<app>/<index>   PlacementRecord (a node's agent watches its prefix)
+    /shoal/status/<app name>                    why replicas are pending (written by the leader)
     /shoal/leader                               the control planes' election
 """
 
@@ -14,6 +15,7 @@ NODES = ROOT + "nodes/"
 ALIVE = ROOT + "alive/"
 APPS = ROOT + "apps/"
 PLACEMENTS = ROOT + "placements/"
+STATUS = ROOT + "status/"
 LEADER = ROOT + "leader"
 
 
@@ -35,3 +37,7 @@ def node_placements(node_id: str) -> str:
 
 def placement(node_id: str, app_name: str, index: int) -> str:
     return f"{PLACEMENTS}{node_id}/{app_name}/{index}"
+
+
+def status(app_name: str) -> str:
+    return STATUS + app_name

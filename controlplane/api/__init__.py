@@ -1,0 +1,1 @@
+"""The control plane's gRPC edge: thin servicers and the one error table."""

@@ -1,0 +1,50 @@
+"""The Nodes and Apps services: proto in, await the domain service, proto out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shoal.controlplane.v1 import app_service_pb2 as apb
+from shoal.controlplane.v1 import app_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import node_service_pb2 as npb
+
+from controlplane.apps.service import AppService
+from controlplane.nodes import NodeRegistry
+
+Context = Any
+
+
+class NodesServicer(node_service_pb2_grpc.NodesServicer):
+    def __init__(self, registry: NodeRegistry) -> None:
+        self.registry = registry
+
+    async def RegisterNode(self, request: npb.RegisterNodeRequest, context: Context) -> Any:
+        return await self.registry.register(request)
+
+    async def Heartbeat(self, request: npb.HeartbeatRequest, context: Context) -> Any:
+        await self.registry.heartbeat(request.node_id, request.lease)
+        return npb.HeartbeatResponse()
+
+    async def ListNodes(self, request: npb.ListNodesRequest, context: Context) -> Any:
+        return npb.ListNodesResponse(nodes=await self.registry.list())
+
+    async def SetSchedulable(self, request: npb.SetSchedulableRequest, context: Context) -> Any:
+        return npb.SetSchedulableResponse(node=await self.registry.set_schedulable(request.node, request.schedulable))
+
+
+class AppsServicer(app_service_pb2_grpc.AppsServicer):
+    def __init__(self, apps: AppService) -> None:
+        self.apps = apps
+
+    async def ApplyApps(self, request: apb.ApplyAppsRequest, context: Context) -> Any:
+        return apb.ApplyAppsResponse(changes=await self.apps.apply(list(request.apps), request.dry_run))
+
+    async def ListApps(self, request: apb.ListAppsRequest, context: Context) -> Any:
+        return apb.ListAppsResponse(apps=await self.apps.list())
+
+    async def ScaleApp(self, request: apb.ScaleAppRequest, context: Context) -> Any:
+        return apb.ScaleAppResponse(change=await self.apps.scale(request.name, request.replicas))
+
+    async def DeleteApp(self, request: apb.DeleteAppRequest, context: Context) -> Any:
+        await self.apps.delete(request.name)
+        return apb.DeleteAppResponse()

@@ -1,0 +1,86 @@
+"""Apps as the API offers them: apply (idempotent, with a dry run), list, scale, delete."""
+
+from __future__ import annotations
+
+import time
+
+from shoal.controlplane.v1 import app_service_pb2 as spb
+from shoal.controlplane.v1 import apps_pb2 as pb
+from shoal.state.v1 import records_pb2 as rpb
+
+from controlplane.apps.convert import app_from_pb, version_of
+from controlplane.apps.validate import InvalidApp, validate
+from controlplane.errors import Conflict, InvalidSpec, NotFound
+from controlplane.etcd import EtcdClient
+from controlplane.etcd import txn as t
+from controlplane.state import keys
+from controlplane.state.store import load_snapshot
+
+Kind = spb.AppChange
+
+
+class AppService:
+    def __init__(self, client: EtcdClient) -> None:
+        self.client = client
+
+    async def apply(self, specs: list[pb.AppSpec], dry_run: bool) -> list[spb.AppChange]:
+        for index, spec in enumerate(specs):
+            try:
+                validate(app_from_pb(spec))
+            except InvalidApp as e:
+                raise InvalidSpec(f"apps[{index}] ({spec.name or 'unnamed'}): {e.field}", e.expected) from None
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names):
+            raise InvalidSpec("apps", "each app name may appear once per apply")
+        return [await self._apply_one(spec, dry_run) for spec in specs]
+
+    async def _apply_one(self, spec: pb.AppSpec, dry_run: bool) -> spb.AppChange:
+        key = keys.app(spec.name)
+        existing = await self.client.get(key)
+        version = version_of(spec)
+        now = time.time_ns()
+        if existing is None:
+            kind, record = Kind.KIND_CREATE, rpb.AppRecord(spec=spec, version=version, created_at=now, updated_at=now)
+        else:
+            record = rpb.AppRecord.FromString(existing.value)
+            if record.version != version:
+                kind = Kind.KIND_UPDATE
+            elif record.spec.replicas != spec.replicas:
+                kind = Kind.KIND_SCALE
+            else:
+                return spb.AppChange(name=spec.name, kind=Kind.KIND_NO_OP, version=version)
+            record.spec.CopyFrom(spec)
+            record.version, record.updated_at = version, now
+        if not dry_run:
+            expected = existing.mod_revision if existing else 0
+            written = await self.client.txn([t.mod_revision(key, "==", expected)],
+                                            [t.put(key, record.SerializeToString())])
+            if not written.succeeded:
+                raise Conflict(f"app {spec.name} was changed concurrently; apply again")
+        return spb.AppChange(name=spec.name, kind=kind, version=version)
+
+    async def list(self) -> list[spb.AppStatus]:
+        snapshot = await load_snapshot(self.client)
+        reasons = {kv.key.decode().removeprefix(keys.STATUS): kv.value.decode()
+                   for kv in (await self.client.get_prefix(keys.STATUS))[0]}
+        statuses = []
+        for name, record in sorted(snapshot.apps.items()):
+            placed = sum(1 for p in snapshot.placements if p.app == name and p.version == record.version)
+            statuses.append(spb.AppStatus(spec=record.spec, version=record.version, placed=placed,
+                                          pending_reason=reasons.get(name, "") if placed < record.spec.replicas
+                                          else ""))
+        return statuses
+
+    async def scale(self, name: str, replicas: int) -> spb.AppChange:
+        existing = await self.client.get(keys.app(name))
+        if existing is None:
+            raise NotFound(f"no such app: {name}")
+        spec = rpb.AppRecord.FromString(existing.value).spec
+        spec.replicas = replicas
+        [change] = await self.apply([spec], dry_run=False)
+        return change
+
+    async def delete(self, name: str) -> None:
+        if not await self.client.delete(keys.app(name)):
+            raise NotFound(f"no such app: {name}")
+        await self.client.delete(keys.status(name))

@@ -1,0 +1,101 @@
+"""`shoal-controlplane`: desired state in etcd, scheduling and healing, the Nodes and Apps APIs.
+
+With no --etcd-endpoints it runs an embedded etcd with its data in the state directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+
+import grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from shoal.controlplane.v1 import app_service_pb2, app_service_pb2_grpc, node_service_pb2, node_service_pb2_grpc
+
+from controlplane.api.errors import ErrorInterceptor
+from controlplane.api.servicers import AppsServicer, NodesServicer
+from controlplane.apps.service import AppService
+from controlplane.controller import Controller
+from controlplane.etcd import EtcdClient, EtcdConfig
+from controlplane.etcd.embedded import EmbeddedEtcd, EtcdNotInstalled
+from controlplane.nodes import NodeRegistry
+from controlplane.scheduling.stack import STRATEGIES
+
+log = logging.getLogger("shoal-controlplane")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="shoal-controlplane", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--state-dir", default="/var/lib/shoal/controlplane")
+    parser.add_argument("--listen", default="127.0.0.1:7420", help="HOST:PORT of the gRPC API (default %(default)s)")
+    parser.add_argument("--etcd-endpoints", default="", help="host:port,... of an etcd cluster (default: embedded)")
+    parser.add_argument("--etcd-ca", default="")
+    parser.add_argument("--etcd-cert", default="")
+    parser.add_argument("--etcd-key", default="")
+    parser.add_argument("--embedded-etcd-ports", default="12379,12380",
+                        help="client,peer ports of the embedded etcd (default %(default)s)")
+    parser.add_argument("--node-grace", type=int, default=5, help="seconds without heartbeat before a node is down")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="spread")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    embedded = None
+    if args.etcd_endpoints:
+        endpoints = tuple(e.strip() for e in args.etcd_endpoints.split(",") if e.strip())
+    else:
+        client_port, peer_port = (int(p) for p in args.embedded_etcd_ports.split(","))
+        embedded = EmbeddedEtcd(data_dir=os.path.join(args.state_dir, "etcd"), client_port=client_port,
+                                peer_port=peer_port, log_path=os.path.join(args.state_dir, "etcd.log"))
+        os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
+        embedded.start()
+        await asyncio.to_thread(embedded.wait_ready)
+        endpoints = (embedded.endpoint,)
+    client = EtcdClient(EtcdConfig(endpoints=endpoints, ca_file=args.etcd_ca, cert_file=args.etcd_cert,
+                                   key_file=args.etcd_key))
+    registry = NodeRegistry(client, args.node_grace)
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    node_service_pb2_grpc.add_NodesServicer_to_server(NodesServicer(registry), server)
+    app_service_pb2_grpc.add_AppsServicer_to_server(AppsServicer(AppService(client)), server)
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [node_service_pb2.DESCRIPTOR.services_by_name["Nodes"].full_name,
+             app_service_pb2.DESCRIPTOR.services_by_name["Apps"].full_name]
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    server.add_insecure_port(args.listen)
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    controller = Controller(client, identity=f"{socket.gethostname()}:{os.getpid()}", strategy=args.strategy)
+    controller_task = asyncio.get_running_loop().create_task(controller.run())
+    log.info("shoal-controlplane serving on %s (etcd %s)", args.listen, ",".join(endpoints))
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    controller_task.cancel()
+    await asyncio.gather(controller_task, return_exceptions=True)
+    await server.stop(grace=2)
+    await registry.close()
+    await client.close()
+    if embedded is not None:
+        embedded.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(parse_args(argv)))
+    except EtcdNotInstalled as e:
+        print(f"shoal-controlplane: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Nodes: registration, liveness on etcd leases, listing, cordoning.
+
+Liveness: each registration grants a lease of `grace` seconds and writes the node's alive key on
+it; every heartbeat renews the lease. When heartbeats stop, etcd deletes the alive key after the
+grace and the controller sees the node down. The agent holds no etcd credentials.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from shoal.controlplane.v1 import node_service_pb2 as npb
+from shoal.state.v1 import records_pb2 as rpb
+
+from controlplane.errors import Conflict, InvalidSpec, NotFound
+from controlplane.etcd import EtcdClient, LeaseRenewer
+from controlplane.etcd import txn as t
+from controlplane.state import keys
+from controlplane.state.store import load_snapshot
+
+NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class NodeRegistry:
+    def __init__(self, client: EtcdClient, grace_seconds: int) -> None:
+        self.client = client
+        self.grace = grace_seconds
+        self.renewer = LeaseRenewer(client)
+
+    async def register(self, request: npb.RegisterNodeRequest) -> npb.RegisterNodeResponse:
+        if not NODE_ID.match(request.node_id):
+            raise InvalidSpec("node_id", "[A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters")
+        if request.cpu_millis <= 0 or request.memory_bytes <= 0:
+            raise InvalidSpec("capacity", "cpu_millis and memory_bytes must be positive")
+        existing = await self.client.get(keys.node(request.node_id))
+        previous = rpb.NodeRecord.FromString(existing.value) if existing else None
+        record = rpb.NodeRecord(id=request.node_id, name=request.name or request.node_id, address=request.address,
+                                cpu_millis=request.cpu_millis, memory_bytes=request.memory_bytes,
+                                labels=request.labels, schedulable=previous.schedulable if previous else True,
+                                registered_at=previous.registered_at if previous else time.time_ns())
+        lease = await self.client.grant(self.grace)
+        await self.client.txn([], [t.put(keys.node(request.node_id), record.SerializeToString()),
+                                   t.put(keys.alive(request.node_id), b"", lease)])
+        return npb.RegisterNodeResponse(lease=lease, heartbeat_interval_ms=self.grace * 1000 // 3)
+
+    async def heartbeat(self, node_id: str, lease: int) -> None:
+        if await self.renewer.renew(lease) <= 0:
+            raise NotFound(f"node {node_id}: its lease expired; register again")
+
+    async def list(self) -> list[npb.NodeStatus]:
+        snapshot = await load_snapshot(self.client)
+        records = {}
+        kvs, _ = await self.client.get_prefix(keys.NODES)
+        for kv in kvs:
+            record = rpb.NodeRecord.FromString(kv.value)
+            records[record.id] = record
+        statuses = []
+        for node in snapshot.nodes:
+            mine = [p for p in snapshot.placements if p.node_id == node.id]
+            statuses.append(npb.NodeStatus(
+                id=node.id, name=node.name, address=records[node.id].address, state=node.state.value,
+                schedulable=node.schedulable, cpu_millis=node.capacity.cpu_millis,
+                memory_bytes=node.capacity.memory_bytes, labels=node.labels, replicas=len(mine),
+                allocated_cpu_millis=sum(p.resources.cpu_millis for p in mine),
+                allocated_memory_bytes=sum(p.resources.memory_bytes for p in mine)))
+        return sorted(statuses, key=lambda s: s.name)
+
+    async def set_schedulable(self, ref: str, schedulable: bool) -> npb.NodeStatus:
+        kvs, _ = await self.client.get_prefix(keys.NODES)
+        matches = [kv for kv in kvs if rpb.NodeRecord.FromString(kv.value).id == ref
+                   or rpb.NodeRecord.FromString(kv.value).name == ref]
+        if not matches:
+            raise NotFound(f"no such node: {ref}")
+        kv = matches[0]
+        record = rpb.NodeRecord.FromString(kv.value)
+        record.schedulable = schedulable
+        written = await self.client.txn([t.mod_revision(kv.key, "==", kv.mod_revision)],
+                                        [t.put(kv.key, record.SerializeToString())])
+        if not written.succeeded:
+            raise Conflict(f"node {ref} changed meanwhile; try again")
+        return next(s for s in await self.list() if s.id == record.id)
+
+    async def close(self) -> None:
+        await self.renewer.close()
