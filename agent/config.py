@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.errors import InvalidSpec
 
@@ -21,6 +21,10 @@ class AgentConfig:
     metrics_listen: str = DEFAULT_METRICS  # HOST:PORT, or "off"
     log_max_bytes: int = 10 << 20
     log_max_files: int = 3
+    server: str = ""  # HOST:PORT of a control plane to join; empty: standalone
+    labels: dict[str, str] = field(default_factory=dict)
+    node_name: str = ""  # default: the hostname
+    advertise_address: str = ""  # HOST:PORT where the control plane reaches this agent's API
 
     @property
     def grpc_address(self) -> str:
@@ -36,5 +40,10 @@ class AgentConfig:
             raise InvalidSpec("--listen", f"{address!r}: expected unix:///PATH or HOST:PORT")
         if self.metrics_listen != "off" and not re.fullmatch(r"[\w.-]*:\d+", self.metrics_listen):
             raise InvalidSpec("--metrics-listen", f"{self.metrics_listen!r}: expected HOST:PORT or off")
+        for key in self.labels:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_./-]*", key):
+                raise InvalidSpec("--label", f"{key!r}: a label key is [A-Za-z0-9][A-Za-z0-9_./-]*")
+        if self.server and not re.fullmatch(r"[\w.:\[\]-]+:\d+", self.server):
+            raise InvalidSpec("--server", f"{self.server!r}: expected HOST:PORT of a shoal-controlplane")
         if self.log_max_bytes < 4096 or self.log_max_files < 1:
             raise InvalidSpec("--log-max-size", "at least 4096 bytes and at least one file")

@@ -25,10 +25,22 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
                         help=f"HOST:PORT for Prometheus /metrics, or off (default {DEFAULT_METRICS})")
     parser.add_argument("--log-max-size", type=int, default=10 << 20, help="bytes per container log file")
     parser.add_argument("--log-max-files", type=int, default=3, help="log files kept per container")
+    parser.add_argument("--server", default="", help="HOST:PORT of a shoal-controlplane to join (default: standalone)")
+    parser.add_argument("--label", action="append", default=[], metavar="K=V", help="node label, repeatable")
+    parser.add_argument("--node-name", default="", help="name shown in `clusterctl nodes` (default: the hostname)")
+    parser.add_argument("--advertise-address", default="",
+                        help="HOST:PORT where the control plane reaches this agent (logs, exec)")
     args = parser.parse_args(argv)
+    labels = {}
+    for item in args.label:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--label {item!r}: expected K=V")
+        labels[key] = value
     return AgentConfig(state_dir=args.state_dir, listen=args.listen, cgroup_parent=args.cgroup_parent,
                        metrics_listen=args.metrics_listen, log_max_bytes=args.log_max_size,
-                       log_max_files=args.log_max_files)
+                       log_max_files=args.log_max_files, server=args.server, labels=labels,
+                       node_name=args.node_name, advertise_address=args.advertise_address)
 
 
 async def serve(config: AgentConfig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -22,6 +23,7 @@ from agent.config import AgentConfig
 from agent.containers.service import ContainerService
 from agent.images.service import ImageService
 from agent.images.store import ImageStore
+from agent.membership import ClusterMember
 from agent.metrics import AgentMetrics
 from agent.runtime.client import SupervisorClient
 
@@ -35,8 +37,12 @@ class RunningAgent:
     containers: ContainerService
     metrics_server: Any
     address: str
+    membership: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
+        if self.membership is not None:
+            self.membership.cancel()
+            await asyncio.gather(self.membership, return_exceptions=True)
         await self.server.stop(grace=2)
         await self.containers.drain()
         await self.supervisor.close()
@@ -78,6 +84,11 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     if config.metrics_listen != "off":
         host, _, port = config.metrics_listen.rpartition(":")
         metrics_server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=metrics.registry)
-    log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s)", address, config.state_dir,
-             config.cgroup_parent, config.metrics_listen)
-    return RunningAgent(server, supervisor, containers, metrics_server, address)
+    membership = None
+    if config.server:
+        member = ClusterMember(server=config.server, state_dir=config.state_dir, name=config.node_name,
+                               advertise=config.advertise_address, labels=config.labels, containers=containers)
+        membership = asyncio.get_running_loop().create_task(member.run())
+    log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s, control plane %s)", address,
+             config.state_dir, config.cgroup_parent, config.metrics_listen, config.server or "none")
+    return RunningAgent(server, supervisor, containers, metrics_server, address, membership)

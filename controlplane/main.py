@@ -17,11 +17,19 @@ import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from shoal.controlplane.v1 import app_service_pb2, app_service_pb2_grpc, node_service_pb2, node_service_pb2_grpc
+from shoal.controlplane.v1 import (
+    app_service_pb2,
+    app_service_pb2_grpc,
+    assignment_service_pb2,
+    assignment_service_pb2_grpc,
+    node_service_pb2,
+    node_service_pb2_grpc,
+)
 
 from controlplane.api.errors import ErrorInterceptor
-from controlplane.api.servicers import AppsServicer, NodesServicer
+from controlplane.api.servicers import AppsServicer, AssignmentsServicer, NodesServicer
 from controlplane.apps.service import AppService
+from controlplane.assignments import AssignmentService
 from controlplane.controller import Controller
 from controlplane.etcd import EtcdClient, EtcdConfig
 from controlplane.etcd.embedded import EmbeddedEtcd, EtcdNotInstalled
@@ -64,10 +72,13 @@ async def serve(args: argparse.Namespace) -> None:
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     node_service_pb2_grpc.add_NodesServicer_to_server(NodesServicer(registry), server)
     app_service_pb2_grpc.add_AppsServicer_to_server(AppsServicer(AppService(client)), server)
+    assignment_service_pb2_grpc.add_AssignmentsServicer_to_server(
+        AssignmentsServicer(AssignmentService(client)), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [node_service_pb2.DESCRIPTOR.services_by_name["Nodes"].full_name,
-             app_service_pb2.DESCRIPTOR.services_by_name["Apps"].full_name]
+             app_service_pb2.DESCRIPTOR.services_by_name["Apps"].full_name,
+             assignment_service_pb2.DESCRIPTOR.services_by_name["Assignments"].full_name]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     server.add_insecure_port(args.listen)
     await server.start()

@@ -23,21 +23,41 @@ STATUS: list[tuple[type[Exception], grpc.StatusCode]] = [
 ]
 
 
+MAPPED = tuple(cls for cls, _ in STATUS)
+
+
+def _code(error: Exception) -> grpc.StatusCode:
+    return next(code for cls, code in STATUS if isinstance(error, cls))
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Every control plane RPC is unary-unary for now; a mapped error aborts with its code."""
+    """Unary and server-streaming RPCs (all the control plane has): a mapped error aborts with its code."""
 
     async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
-        behavior = handler.unary_unary
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
 
-        async def mapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            try:
-                return await behavior(request, context)
-            except tuple(cls for cls, _ in STATUS) as e:
-                code = next(code for cls, code in STATUS if isinstance(e, cls))
-                await context.abort(code, str(e))
+            async def mapped_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                try:
+                    return await unary(request, context)
+                except MAPPED as e:
+                    await context.abort(_code(e), str(e))
 
-        return grpc.unary_unary_rpc_method_handler(mapped, handler.request_deserializer,
-                                                   handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(mapped_unary, handler.request_deserializer,
+                                                       handler.response_serializer)
+        if handler.unary_stream is not None:
+            stream = handler.unary_stream
+
+            async def mapped_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                try:
+                    async for response in stream(request, context):
+                        yield response
+                except MAPPED as e:
+                    await context.abort(_code(e), str(e))
+
+            return grpc.unary_stream_rpc_method_handler(mapped_stream, handler.request_deserializer,
+                                                        handler.response_serializer)
+        return handler

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from shoal.controlplane.v1 import app_service_pb2 as apb
-from shoal.controlplane.v1 import app_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import app_service_pb2_grpc, assignment_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import assignment_service_pb2 as spb
 from shoal.controlplane.v1 import node_service_pb2 as npb
 
 from controlplane.apps.service import AppService
+from controlplane.assignments import AssignmentService
 from controlplane.nodes import NodeRegistry
 
 Context = Any
@@ -48,3 +50,16 @@ class AppsServicer(app_service_pb2_grpc.AppsServicer):
     async def DeleteApp(self, request: apb.DeleteAppRequest, context: Context) -> Any:
         await self.apps.delete(request.name)
         return apb.DeleteAppResponse()
+
+
+class AssignmentsServicer(assignment_service_pb2_grpc.AssignmentsServicer):
+    def __init__(self, assignments: AssignmentService) -> None:
+        self.assignments = assignments
+
+    async def WatchAssignments(self, request: spb.WatchAssignmentsRequest, context: Context) -> Any:
+        async for update in self.assignments.watch(request.node_id):
+            yield update
+
+    async def ReportStatus(self, request: spb.ReportStatusRequest, context: Context) -> Any:
+        await self.assignments.report(request.node_id, list(request.replicas))
+        return spb.ReportStatusResponse()

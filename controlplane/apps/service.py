@@ -6,6 +6,7 @@ import time
 
 from shoal.controlplane.v1 import app_service_pb2 as spb
 from shoal.controlplane.v1 import apps_pb2 as pb
+from shoal.controlplane.v1 import assignment_service_pb2 as asb
 from shoal.state.v1 import records_pb2 as rpb
 
 from controlplane.apps.convert import app_from_pb, version_of
@@ -63,10 +64,13 @@ class AppService:
         snapshot = await load_snapshot(self.client)
         reasons = {kv.key.decode().removeprefix(keys.STATUS): kv.value.decode()
                    for kv in (await self.client.get_prefix(keys.STATUS))[0]}
+        reported = [asb.ReplicaStatus.FromString(kv.value) for kv in (await self.client.get_prefix(keys.REPLICAS))[0]]
         statuses = []
         for name, record in sorted(snapshot.apps.items()):
             placed = sum(1 for p in snapshot.placements if p.app == name and p.version == record.version)
-            statuses.append(spb.AppStatus(spec=record.spec, version=record.version, placed=placed,
+            running = sum(1 for r in reported if r.app == name and r.version == record.version
+                          and r.state == "running" and r.index < record.spec.replicas)
+            statuses.append(spb.AppStatus(spec=record.spec, version=record.version, placed=placed, running=running,
                                           pending_reason=reasons.get(name, "") if placed < record.spec.replicas
                                           else ""))
         return statuses
@@ -84,3 +88,4 @@ class AppService:
         if not await self.client.delete(keys.app(name)):
             raise NotFound(f"no such app: {name}")
         await self.client.delete(keys.status(name))
+        await self.client.delete(keys.REPLICAS + name + "/", prefix=True)

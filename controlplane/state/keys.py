@@ -5,6 +5,7 @@
     /shoal/apps/<app name>                      AppRecord
     /shoal/placements/<node id>/<app>/<index>   PlacementRecord (a node's agent watches its prefix)
     /shoal/status/<app name>                    why replicas are pending (written by the leader)
+    /shoal/replicas/<app name>/<index>          ReplicaStatus as the replica's agent last reported it
     /shoal/leader                               the control planes' election
 """
 
@@ -16,6 +17,7 @@ ALIVE = ROOT + "alive/"
 APPS = ROOT + "apps/"
 PLACEMENTS = ROOT + "placements/"
 STATUS = ROOT + "status/"
+REPLICAS = ROOT + "replicas/"
 LEADER = ROOT + "leader"
 
 
@@ -41,3 +43,7 @@ def placement(node_id: str, app_name: str, index: int) -> str:
 
 def status(app_name: str) -> str:
     return STATUS + app_name
+
+
+def replica(app_name: str, index: int) -> str:
+    return f"{REPLICAS}{app_name}/{index}"

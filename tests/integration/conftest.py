@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 
+import grpc
 import pytest
 from make_busybox_image import busybox_entries, layer_tar, write_oci_layout
 
-from tests.integration.harness import AgentProcess
+from tests.integration.harness import ENV, AgentProcess, free_port
 
 CGROUP_PREFIX = "shoal-test-"
 
@@ -23,12 +26,16 @@ if os.geteuid() != 0:
     pytest.skip("integration tests need root (namespaces, cgroups, mounts)", allow_module_level=True)
 
 
+SESSION_CGROUPS: set[str] = set()  # cgroup parents of this session's agents (other sessions may run alongside)
+
+
 def leftovers(root: str) -> list[str]:
     found = []
     with open("/proc/mounts") as f:
-        found += [f"mount: {line.split()[1]}" for line in f if root in line or CGROUP_PREFIX in line]
+        found += [f"mount: {line.split()[1]}" for line in f
+                  if root in line or any(name in line for name in SESSION_CGROUPS)]
     for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
-        found += [f"cgroup: {os.path.join(dirpath, d)}" for d in dirnames if d.startswith(CGROUP_PREFIX)]
+        found += [f"cgroup: {os.path.join(dirpath, d)}" for d in dirnames if d in SESSION_CGROUPS]
         if dirpath.count("/") >= 4:
             dirnames.clear()
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -57,8 +64,37 @@ def busybox_tar(test_root: str) -> str:
     return path
 
 
+class ControlPlane:
+    def __init__(self, channel: grpc.Channel, address: str) -> None:
+        self.channel = channel
+        self.address = address
+
+
+@pytest.fixture
+def controlplane(test_root: str) -> Iterator[ControlPlane]:
+    state = os.path.join(test_root, f"cp-{free_port()}")
+    address = f"127.0.0.1:{free_port()}"
+    os.makedirs(state)
+    log = open(os.path.join(state, "controlplane.log"), "ab")
+    process = subprocess.Popen([sys.executable, "-m", "controlplane.main", "--state-dir", state, "--listen", address,
+                                "--embedded-etcd-ports", f"{free_port()},{free_port()}", "--node-grace", "3"],
+                               stdout=log, stderr=log, env=ENV)
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=30)
+        yield ControlPlane(channel, address)
+    finally:
+        channel.close()
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+
 def make_agent(test_root: str) -> AgentProcess:
     name = secrets.token_hex(4)
+    SESSION_CGROUPS.add(CGROUP_PREFIX + name)
     return AgentProcess(state_dir=os.path.join(test_root, f"agent-{name}"), cgroup_parent=CGROUP_PREFIX + name)
 
 

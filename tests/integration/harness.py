@@ -39,6 +39,7 @@ class AgentProcess:
     cgroup_parent: str
     metrics_port: int = field(default_factory=free_port)
     listen: str = ""
+    server: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,7 +52,8 @@ class AgentProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "agent.main", "--state-dir", self.state_dir, "--cgroup-parent",
              self.cgroup_parent, "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
-             "--log-max-size", "65536", "--log-max-files", "2", *(["--listen", self.listen] if self.listen else [])],
+             "--log-max-size", "65536", "--log-max-files", "2", *(["--listen", self.listen] if self.listen else []),
+             *(["--server", self.server, "--label", "zone=test"] if self.server else [])],
             stdout=log, stderr=log, env=ENV)
         log.close()
         deadline = time.monotonic() + 20

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 
 import grpc
@@ -11,15 +9,15 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from tests.integration.conftest import make_agent
 from tests.integration.harness import AgentProcess, free_port
 
 
 @pytest.fixture
 def tcp_agent(test_root: str) -> Iterator[tuple[AgentProcess, str]]:
-    name = secrets.token_hex(4)
     address = f"127.0.0.1:{free_port()}"
-    agent = AgentProcess(state_dir=os.path.join(test_root, f"agent-{name}"), cgroup_parent=f"shoal-test-{name}",
-                         listen=address)
+    agent = make_agent(test_root)
+    agent.listen = address
     agent.start()
     try:
         yield agent, address

@@ -3,13 +3,10 @@ the real Nodes API (containers on real agents come with the agent side of issue 
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -17,7 +14,7 @@ from shoal.controlplane.v1 import app_service_pb2 as apb
 from shoal.controlplane.v1 import app_service_pb2_grpc, apps_pb2, node_service_pb2_grpc
 from shoal.controlplane.v1 import node_service_pb2 as npb
 
-from tests.integration.harness import ENV, free_port
+from tests.integration.conftest import ControlPlane
 
 if shutil.which("etcd") is None:
     pytest.skip("etcd is not installed (apt-get install etcd-server)", allow_module_level=True)
@@ -49,27 +46,6 @@ class FakeAgentHeartbeats:
                     self.nodes.Heartbeat(npb.HeartbeatRequest(node_id=node_id, lease=lease), timeout=5)
 
 
-@pytest.fixture
-def controlplane(test_root: str) -> Iterator[grpc.Channel]:
-    state = os.path.join(test_root, f"cp-{free_port()}")
-    address = f"127.0.0.1:{free_port()}"
-    os.makedirs(state)
-    log = open(os.path.join(state, "controlplane.log"), "ab")
-    process = subprocess.Popen([sys.executable, "-m", "controlplane.main", "--state-dir", state, "--listen", address,
-                                "--embedded-etcd-ports", f"{free_port()},{free_port()}", "--node-grace", str(GRACE)],
-                               stdout=log, stderr=log, env=ENV)
-    channel = grpc.insecure_channel(address)
-    try:
-        grpc.channel_ready_future(channel).result(timeout=30)
-        yield channel
-    finally:
-        channel.close()
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
-        shutil.rmtree(state, ignore_errors=True)
-
-
 def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -77,9 +53,9 @@ def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
         time.sleep(0.1)
 
 
-def test_apply_schedule_heal_scale_delete(controlplane: grpc.Channel) -> None:
-    nodes = node_service_pb2_grpc.NodesStub(controlplane)
-    apps = app_service_pb2_grpc.AppsStub(controlplane)
+def test_apply_schedule_heal_scale_delete(controlplane: ControlPlane) -> None:
+    nodes = node_service_pb2_grpc.NodesStub(controlplane.channel)
+    apps = app_service_pb2_grpc.AppsStub(controlplane.channel)
     agents = FakeAgentHeartbeats(nodes)
     try:
         for name, zone in (("n1", "a"), ("n2", "a"), ("n3", "b")):

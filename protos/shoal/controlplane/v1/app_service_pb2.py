@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shoal.controlplane.v1 import apps_pb2 as shoal_dot_controlplane_dot_v1_dot_apps__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'shoal/controlplane/v1/app_service.proto\x12\x15shoal.controlplane.v1\x1a shoal/controlplane/v1/apps.proto\"Q\n\x10\x41pplyAppsRequest\x12,\n\x04\x61pps\x18\x01 \x03(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"\xbf\x01\n\tAppChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.shoal.controlplane.v1.AppChange.Kind\x12\x0f\n\x07version\x18\x03 \x01(\t\"^\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_CREATE\x10\x01\x12\x0f\n\x0bKIND_UPDATE\x10\x02\x12\x0e\n\nKIND_SCALE\x10\x03\x12\x0e\n\nKIND_NO_OP\x10\x04\"F\n\x11\x41pplyAppsResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .shoal.controlplane.v1.AppChange\"\x11\n\x0fListAppsRequest\"r\n\tAppStatus\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06placed\x18\x03 \x01(\x05\x12\x16\n\x0epending_reason\x18\x04 \x01(\t\"B\n\x10ListAppsResponse\x12.\n\x04\x61pps\x18\x01 \x03(\x0b\x32 .shoal.controlplane.v1.AppStatus\"1\n\x0fScaleAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"D\n\x10ScaleAppResponse\x12\x30\n\x06\x63hange\x18\x01 \x01(\x0b\x32 .shoal.controlplane.v1.AppChange\" \n\x10\x44\x65leteAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteAppResponse2\x80\x03\n\x04\x41pps\x12^\n\tApplyApps\x12\'.shoal.controlplane.v1.ApplyAppsRequest\x1a(.shoal.controlplane.v1.ApplyAppsResponse\x12[\n\x08ListApps\x12&.shoal.controlplane.v1.ListAppsRequest\x1a\'.shoal.controlplane.v1.ListAppsResponse\x12[\n\x08ScaleApp\x12&.shoal.controlplane.v1.ScaleAppRequest\x1a\'.shoal.controlplane.v1.ScaleAppResponse\x12^\n\tDeleteApp\x12\'.shoal.controlplane.v1.DeleteAppRequest\x1a(.shoal.controlplane.v1.DeleteAppResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'shoal/controlplane/v1/app_service.proto\x12\x15shoal.controlplane.v1\x1a shoal/controlplane/v1/apps.proto\"Q\n\x10\x41pplyAppsRequest\x12,\n\x04\x61pps\x18\x01 \x03(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"\xbf\x01\n\tAppChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.shoal.controlplane.v1.AppChange.Kind\x12\x0f\n\x07version\x18\x03 \x01(\t\"^\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_CREATE\x10\x01\x12\x0f\n\x0bKIND_UPDATE\x10\x02\x12\x0e\n\nKIND_SCALE\x10\x03\x12\x0e\n\nKIND_NO_OP\x10\x04\"F\n\x11\x41pplyAppsResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .shoal.controlplane.v1.AppChange\"\x11\n\x0fListAppsRequest\"\x83\x01\n\tAppStatus\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06placed\x18\x03 \x01(\x05\x12\x16\n\x0epending_reason\x18\x04 \x01(\t\x12\x0f\n\x07running\x18\x05 \x01(\x05\"B\n\x10ListAppsResponse\x12.\n\x04\x61pps\x18\x01 \x03(\x0b\x32 .shoal.controlplane.v1.AppStatus\"1\n\x0fScaleAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"D\n\x10ScaleAppResponse\x12\x30\n\x06\x63hange\x18\x01 \x01(\x0b\x32 .shoal.controlplane.v1.AppChange\" \n\x10\x44\x65leteAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteAppResponse2\x80\x03\n\x04\x41pps\x12^\n\tApplyApps\x12\'.shoal.controlplane.v1.ApplyAppsRequest\x1a(.shoal.controlplane.v1.ApplyAppsResponse\x12[\n\x08ListApps\x12&.shoal.controlplane.v1.ListAppsRequest\x1a\'.shoal.controlplane.v1.ListAppsResponse\x12[\n\x08ScaleApp\x12&.shoal.controlplane.v1.ScaleAppRequest\x1a\'.shoal.controlplane.v1.ScaleAppResponse\x12^\n\tDeleteApp\x12\'.shoal.controlplane.v1.DeleteAppRequest\x1a(.shoal.controlplane.v1.DeleteAppResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,18 +42,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPLYAPPSRESPONSE']._serialized_end=447
   _globals['_LISTAPPSREQUEST']._serialized_start=449
   _globals['_LISTAPPSREQUEST']._serialized_end=466
-  _globals['_APPSTATUS']._serialized_start=468
-  _globals['_APPSTATUS']._serialized_end=582
-  _globals['_LISTAPPSRESPONSE']._serialized_start=584
-  _globals['_LISTAPPSRESPONSE']._serialized_end=650
-  _globals['_SCALEAPPREQUEST']._serialized_start=652
-  _globals['_SCALEAPPREQUEST']._serialized_end=701
-  _globals['_SCALEAPPRESPONSE']._serialized_start=703
-  _globals['_SCALEAPPRESPONSE']._serialized_end=771
-  _globals['_DELETEAPPREQUEST']._serialized_start=773
-  _globals['_DELETEAPPREQUEST']._serialized_end=805
-  _globals['_DELETEAPPRESPONSE']._serialized_start=807
-  _globals['_DELETEAPPRESPONSE']._serialized_end=826
-  _globals['_APPS']._serialized_start=829
-  _globals['_APPS']._serialized_end=1213
+  _globals['_APPSTATUS']._serialized_start=469
+  _globals['_APPSTATUS']._serialized_end=600
+  _globals['_LISTAPPSRESPONSE']._serialized_start=602
+  _globals['_LISTAPPSRESPONSE']._serialized_end=668
+  _globals['_SCALEAPPREQUEST']._serialized_start=670
+  _globals['_SCALEAPPREQUEST']._serialized_end=719
+  _globals['_SCALEAPPRESPONSE']._serialized_start=721
+  _globals['_SCALEAPPRESPONSE']._serialized_end=789
+  _globals['_DELETEAPPREQUEST']._serialized_start=791
+  _globals['_DELETEAPPREQUEST']._serialized_end=823
+  _globals['_DELETEAPPRESPONSE']._serialized_start=825
+  _globals['_DELETEAPPRESPONSE']._serialized_end=844
+  _globals['_APPS']._serialized_start=847
+  _globals['_APPS']._serialized_end=1231
 # @@protoc_insertion_point(module_scope)

@@ -49,16 +49,18 @@ class ListAppsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class AppStatus(_message.Message):
-    __slots__ = ("spec", "version", "placed", "pending_reason")
+    __slots__ = ("spec", "version", "placed", "pending_reason", "running")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PLACED_FIELD_NUMBER: _ClassVar[int]
     PENDING_REASON_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
     spec: _apps_pb2.AppSpec
     version: str
     placed: int
     pending_reason: str
-    def __init__(self, spec: _Optional[_Union[_apps_pb2.AppSpec, _Mapping]] = ..., version: _Optional[str] = ..., placed: _Optional[int] = ..., pending_reason: _Optional[str] = ...) -> None: ...
+    running: int
+    def __init__(self, spec: _Optional[_Union[_apps_pb2.AppSpec, _Mapping]] = ..., version: _Optional[str] = ..., placed: _Optional[int] = ..., pending_reason: _Optional[str] = ..., running: _Optional[int] = ...) -> None: ...
 
 class ListAppsResponse(_message.Message):
     __slots__ = ("apps",)

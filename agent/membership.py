@@ -1,0 +1,210 @@
+"""Cluster membership: the agent dials out to the control plane (`shoal-agent --server ADDR`).
+
+It registers its node (a stable id kept in the state dir, capacity, labels), heartbeats, watches
+the replicas assigned to its node and makes its containers match them, and reports their status
+in batches. Containers it runs for the cluster are named `<app>.<index>` and carry the labels
+shoal.app, shoal.index and shoal.version. While the control plane is unreachable nothing is
+stopped: containers keep running, and the agent reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable
+from typing import Any
+
+import grpc
+from shoal.controlplane.v1 import apps_pb2, assignment_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import assignment_service_pb2 as apb
+from shoal.controlplane.v1 import node_service_pb2 as npb
+
+from agent.containers.model import ContainerSpec, Resources, RestartKind, RestartPolicy, State
+from agent.containers.service import ContainerService
+from agent.errors import ShoalError
+
+log = logging.getLogger(__name__)
+RESTARTS = {apps_pb2.AppRestartPolicy.KIND_NO: RestartKind.NO,
+            apps_pb2.AppRestartPolicy.KIND_ON_FAILURE: RestartKind.ON_FAILURE,
+            apps_pb2.AppRestartPolicy.KIND_ALWAYS: RestartKind.ALWAYS}
+RECONCILE_EVERY = 2.0  # also retries replicas that failed to start (an image imported later)
+REPORT_EVERY = 1.0
+BACKOFF = (0.2, 2.0)
+Key = tuple[str, int]
+
+
+def node_id(state_dir: str) -> str:
+    path = os.path.join(state_dir, "node-id")
+    with contextlib.suppress(FileNotFoundError), open(path) as f:
+        return f.read().strip()
+    identity = secrets.token_hex(8)
+    with open(path, "w") as f:
+        f.write(identity + "\n")
+    return identity
+
+
+def capacity() -> tuple[int, int]:
+    with open("/proc/meminfo") as f:
+        memory = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemTotal:"))
+    return (os.cpu_count() or 1) * 1000, memory
+
+
+def container_spec(assignment: apb.Assignment) -> ContainerSpec:
+    spec = assignment.spec
+    return ContainerSpec(
+        name=f"{assignment.app}.{assignment.index}", image=spec.image, entrypoint=tuple(spec.command),
+        command=tuple(spec.args), env=tuple(f"{k}={v}" for k, v in sorted(spec.env.items())),
+        hostname=f"{assignment.app}-{assignment.index}",
+        resources=Resources(memory_bytes=spec.resources.memory_bytes, cpu_millis=spec.resources.cpu_millis,
+                            pids_limit=spec.resources.pids_limit),
+        restart_policy=RestartPolicy(kind=RESTARTS[spec.restart.kind], max_retries=spec.restart.max_retries),
+        labels={**spec.labels, "shoal.app": assignment.app, "shoal.index": str(assignment.index),
+                "shoal.version": assignment.version})
+
+
+class ClusterMember:
+    def __init__(self, *, server: str, state_dir: str, name: str, advertise: str, labels: dict[str, str],
+                 containers: ContainerService) -> None:
+        self.server = server
+        self.node_id = node_id(state_dir)
+        self.name = name or socket.gethostname()
+        self.advertise = advertise
+        self.labels = labels
+        self.containers = containers
+        self.desired: dict[Key, apb.Assignment] = {}
+        self.errors: dict[Key, str] = {}
+        self._dirty = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        delay = BACKOFF[0]
+        reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop())
+        try:
+            while True:
+                try:
+                    await self._session()
+                except (grpc.aio.AioRpcError, ConnectionError) as e:
+                    detail = e.details() if isinstance(e, grpc.aio.AioRpcError) else str(e)
+                    log.warning("control plane %s: %s; retrying in %.1fs (containers keep running)",
+                                self.server, detail, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF[1])
+        finally:
+            reconciler.cancel()
+
+    async def _session(self) -> None:
+        channel = grpc.aio.insecure_channel(self.server, options=[("grpc.keepalive_time_ms", 10_000)])
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            nodes = node_service_pb2_grpc.NodesStub(channel)
+            assignments = assignment_service_pb2_grpc.AssignmentsStub(channel)
+            cpu, memory = capacity()
+            reply = await nodes.RegisterNode(npb.RegisterNodeRequest(
+                node_id=self.node_id, name=self.name, address=self.advertise, cpu_millis=cpu, memory_bytes=memory,
+                labels=self.labels), timeout=10)
+            log.info("registered with %s as node %s (%s)", self.server, self.node_id, self.name)
+            loop = asyncio.get_running_loop()
+            tasks = [loop.create_task(self._guard(self._heartbeats(nodes, reply))),
+                     loop.create_task(self._guard(self._watch(assignments))),
+                     loop.create_task(self._guard(self._reports(assignments)))]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await channel.close(grace=None)
+
+    @staticmethod
+    async def _guard(work: Awaitable[None]) -> None:
+        await work
+        raise ConnectionError("the control plane ended the stream")
+
+    async def _heartbeats(self, nodes: Any, registration: npb.RegisterNodeResponse) -> None:
+        interval = max(registration.heartbeat_interval_ms, 100) / 1000
+        while True:
+            await asyncio.sleep(interval)
+            await nodes.Heartbeat(npb.HeartbeatRequest(node_id=self.node_id, lease=registration.lease),
+                                  timeout=interval * 2)
+
+    async def _watch(self, assignments: Any) -> None:
+        async for update in assignments.WatchAssignments(apb.WatchAssignmentsRequest(node_id=self.node_id)):
+            if update.full:
+                self.desired = {}
+            for assignment in update.assigned:
+                self.desired[(assignment.app, assignment.index)] = assignment
+            for removed in update.removed:
+                app, _, index = removed.rpartition("/")
+                self.desired.pop((app, int(index)), None)
+            self._dirty.set()
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), RECONCILE_EVERY)
+            self._dirty.clear()
+            try:
+                await self.reconcile()
+            except Exception:  # a bad replica must not stop the others from being managed
+                log.exception("reconciling assignments failed")
+
+    def _managed(self) -> dict[Key, Any]:
+        managed = {}
+        for container in self.containers.containers_list(include_stopped=True):
+            labels = container.spec.labels
+            if "shoal.app" in labels and labels.get("shoal.index", "").isdigit():
+                managed[(labels["shoal.app"], int(labels["shoal.index"]))] = container
+        return managed
+
+    async def reconcile(self) -> None:
+        """Makes the containers match the assignments: start the missing, replace other versions,
+        remove the unassigned."""
+        async with self._lock:
+            managed = self._managed()
+            for key, container in managed.items():
+                wanted = self.desired.get(key)
+                if wanted is None or container.spec.labels.get("shoal.version") != wanted.version:
+                    await self.containers.remove(container.id, force=True)
+                    self.errors.pop(key, None)
+            managed = self._managed()
+            for key, assignment in self.desired.items():
+                if key in managed:
+                    continue
+                try:
+                    created = await self.containers.create(container_spec(assignment))
+                    await self.containers.start(created.id)
+                    self.errors.pop(key, None)
+                except ShoalError as e:
+                    self.errors[key] = str(e)
+                    with contextlib.suppress(ShoalError):
+                        await self.containers.remove(f"{assignment.app}.{assignment.index}", force=True)
+
+    def statuses(self) -> list[apb.ReplicaStatus]:
+        managed = self._managed()
+        found = []
+        for key, assignment in sorted(self.desired.items()):
+            container = managed.get(key)
+            if container is None:
+                found.append(apb.ReplicaStatus(app=key[0], index=key[1], version=assignment.version,
+                                               state="failed" if key in self.errors else "pending",
+                                               error=self.errors.get(key, "")))
+                continue
+            found.append(apb.ReplicaStatus(
+                app=key[0], index=key[1], version=assignment.version, state=container.state.value,
+                exit_code=container.exit_code if container.state is not State.RUNNING else 0,
+                restarts=container.restart_count, error=container.error, container_id=container.id))
+        return found
+
+    async def _reports(self, assignments: Any) -> None:
+        last: list[apb.ReplicaStatus] | None = None
+        while True:
+            current = self.statuses()
+            if current != last:
+                await assignments.ReportStatus(apb.ReportStatusRequest(node_id=self.node_id, replicas=current),
+                                               timeout=10)
+                last = current
+            await asyncio.sleep(REPORT_EVERY)
