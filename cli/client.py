@@ -33,7 +33,8 @@ def explain(error: grpc.RpcError, address: str) -> str:
     code = error.code()
     details = error.details() or code.name
     if code is grpc.StatusCode.UNAVAILABLE and ("connect" in details.lower() or "No such file" in details):
-        return f"cannot reach the agent at {address}: is shoal-agent running? ({details})"
+        what = "the agent" if address.startswith("unix://") else "the server"
+        return f"cannot reach {what} at {address}: is it running? ({details})"
     return str(details)
 
 

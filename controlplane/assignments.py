@@ -60,8 +60,14 @@ class AssignmentService:
         return found
 
     async def report(self, node_id: str, replicas: Sequence[pb.ReplicaStatus]) -> None:
+        """A report replaces everything the node reported before (replicas it no longer runs vanish)."""
         if not node_id:
             raise InvalidSpec("node_id", "required")
-        for start in range(0, len(replicas), REPORT_CHUNK):
-            chunk = replicas[start:start + REPORT_CHUNK]
-            await self.client.txn([], [t.put(keys.replica(r.app, r.index), r.SerializeToString()) for r in chunk])
+        current = {keys.replica(node_id, r.app, r.index): r.SerializeToString() for r in replicas}
+        existing, _ = await self.client.get_prefix(keys.node_replicas(node_id))
+        # etcd refuses a transaction that deletes a range and puts keys inside it, so stale keys are
+        # deleted one by one next to the puts.
+        operations = [t.delete(kv.key) for kv in existing if kv.key.decode() not in current]
+        operations += [t.put(key, value) for key, value in current.items()]
+        for start in range(0, len(operations), REPORT_CHUNK):
+            await self.client.txn([], operations[start:start + REPORT_CHUNK])

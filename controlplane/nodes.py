@@ -48,7 +48,7 @@ class NodeRegistry:
         if await self.renewer.renew(lease) <= 0:
             raise NotFound(f"node {node_id}: its lease expired; register again")
 
-    async def list(self) -> list[npb.NodeStatus]:
+    async def list_nodes(self) -> list[npb.NodeStatus]:
         snapshot = await load_snapshot(self.client)
         records = {}
         kvs, _ = await self.client.get_prefix(keys.NODES)
@@ -79,7 +79,14 @@ class NodeRegistry:
                                         [t.put(kv.key, record.SerializeToString())])
         if not written.succeeded:
             raise Conflict(f"node {ref} changed meanwhile; try again")
-        return next(s for s in await self.list() if s.id == record.id)
+        return next(s for s in await self.list_nodes() if s.id == record.id)
+
+    async def drain(self, ref: str) -> tuple[npb.NodeStatus, int]:
+        """Cordons the node, then removes its placements; the controller places them elsewhere and
+        the node's agent stops the containers."""
+        status = await self.set_schedulable(ref, False)
+        moved = await self.client.delete(keys.node_placements(status.id), prefix=True)
+        return status, moved
 
     async def close(self) -> None:
         await self.renewer.close()

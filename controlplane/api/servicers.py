@@ -28,10 +28,14 @@ class NodesServicer(node_service_pb2_grpc.NodesServicer):
         return npb.HeartbeatResponse()
 
     async def ListNodes(self, request: npb.ListNodesRequest, context: Context) -> Any:
-        return npb.ListNodesResponse(nodes=await self.registry.list())
+        return npb.ListNodesResponse(nodes=await self.registry.list_nodes())
 
     async def SetSchedulable(self, request: npb.SetSchedulableRequest, context: Context) -> Any:
         return npb.SetSchedulableResponse(node=await self.registry.set_schedulable(request.node, request.schedulable))
+
+    async def DrainNode(self, request: npb.DrainNodeRequest, context: Context) -> Any:
+        node, moved = await self.registry.drain(request.node)
+        return npb.DrainNodeResponse(node=node, moved=moved)
 
 
 class AppsServicer(app_service_pb2_grpc.AppsServicer):
@@ -42,7 +46,7 @@ class AppsServicer(app_service_pb2_grpc.AppsServicer):
         return apb.ApplyAppsResponse(changes=await self.apps.apply(list(request.apps), request.dry_run))
 
     async def ListApps(self, request: apb.ListAppsRequest, context: Context) -> Any:
-        return apb.ListAppsResponse(apps=await self.apps.list())
+        return apb.ListAppsResponse(apps=await self.apps.list_apps())
 
     async def ScaleApp(self, request: apb.ScaleAppRequest, context: Context) -> Any:
         return apb.ScaleAppResponse(change=await self.apps.scale(request.name, request.replicas))
@@ -50,6 +54,9 @@ class AppsServicer(app_service_pb2_grpc.AppsServicer):
     async def DeleteApp(self, request: apb.DeleteAppRequest, context: Context) -> Any:
         await self.apps.delete(request.name)
         return apb.DeleteAppResponse()
+
+    async def ListReplicas(self, request: apb.ListReplicasRequest, context: Context) -> Any:
+        return apb.ListReplicasResponse(replicas=await self.apps.list_replicas(request.app))
 
 
 class AssignmentsServicer(assignment_service_pb2_grpc.AssignmentsServicer):

@@ -60,20 +60,54 @@ class AppService:
                 raise Conflict(f"app {spec.name} was changed concurrently; apply again")
         return spb.AppChange(name=spec.name, kind=kind, version=version)
 
-    async def list(self) -> list[spb.AppStatus]:
+    async def list_apps(self) -> list[spb.AppStatus]:
         snapshot = await load_snapshot(self.client)
         reasons = {kv.key.decode().removeprefix(keys.STATUS): kv.value.decode()
                    for kv in (await self.client.get_prefix(keys.STATUS))[0]}
-        reported = [asb.ReplicaStatus.FromString(kv.value) for kv in (await self.client.get_prefix(keys.REPLICAS))[0]]
+        reported = await self._reports()
         statuses = []
         for name, record in sorted(snapshot.apps.items()):
             placed = sum(1 for p in snapshot.placements if p.app == name and p.version == record.version)
-            running = sum(1 for r in reported if r.app == name and r.version == record.version
-                          and r.state == "running" and r.index < record.spec.replicas)
+            running = sum(1 for p in snapshot.placements
+                          if p.app == name and p.version == record.version and p.index < record.spec.replicas
+                          and (report := reported.get((p.node_id, p.app, p.index))) is not None
+                          and report.version == p.version and report.state == "running")
             statuses.append(spb.AppStatus(spec=record.spec, version=record.version, placed=placed, running=running,
                                           pending_reason=reasons.get(name, "") if placed < record.spec.replicas
                                           else ""))
         return statuses
+
+    async def list_replicas(self, app: str) -> list[spb.ReplicaInfo]:
+        snapshot = await load_snapshot(self.client)
+        if app and app not in snapshot.apps:
+            raise NotFound(f"no such app: {app}")
+        names = {node.id: node.name for node in snapshot.nodes}
+        reported = await self._reports()
+        reasons = {kv.key.decode().removeprefix(keys.STATUS): kv.value.decode()
+                   for kv in (await self.client.get_prefix(keys.STATUS))[0]}
+        placed = {(p.app, p.index): p for p in snapshot.placements}
+        found = []
+        for name, record in sorted(snapshot.apps.items()):
+            if app and name != app:
+                continue
+            for index in range(record.spec.replicas):
+                placement = placed.get((name, index))
+                if placement is None:
+                    found.append(spb.ReplicaInfo(app=name, index=index, state="pending", version=record.version,
+                                                 error=reasons.get(name, "waiting for the scheduler")))
+                    continue
+                report = reported.get((placement.node_id, name, index))
+                if report is None or report.version != placement.version:
+                    report = asb.ReplicaStatus(state="scheduled")  # its agent has not reported it yet
+                found.append(spb.ReplicaInfo(
+                    app=name, index=index, node=names.get(placement.node_id, placement.node_id), state=report.state,
+                    version=placement.version, restarts=report.restarts, exit_code=report.exit_code,
+                    error=report.error))
+        return found
+
+    async def _reports(self) -> dict[tuple[str, str, int], asb.ReplicaStatus]:
+        kvs, _ = await self.client.get_prefix(keys.REPLICAS)
+        return {keys.parse_replica(kv.key.decode()): asb.ReplicaStatus.FromString(kv.value) for kv in kvs}
 
     async def scale(self, name: str, replicas: int) -> spb.AppChange:
         existing = await self.client.get(keys.app(name))
@@ -88,4 +122,3 @@ class AppService:
         if not await self.client.delete(keys.app(name)):
             raise NotFound(f"no such app: {name}")
         await self.client.delete(keys.status(name))
-        await self.client.delete(keys.REPLICAS + name + "/", prefix=True)

@@ -5,7 +5,7 @@
     /shoal/apps/<app name>                      AppRecord
     /shoal/placements/<node id>/<app>/<index>   PlacementRecord (a node's agent watches its prefix)
     /shoal/status/<app name>                    why replicas are pending (written by the leader)
-    /shoal/replicas/<app name>/<index>          ReplicaStatus as the replica's agent last reported it
+    /shoal/replicas/<node id>/<app>/<index>     ReplicaStatus as the node's agent last reported it
     /shoal/leader                               the control planes' election
 """
 
@@ -45,5 +45,15 @@ def status(app_name: str) -> str:
     return STATUS + app_name
 
 
-def replica(app_name: str, index: int) -> str:
-    return f"{REPLICAS}{app_name}/{index}"
+def node_replicas(node_id: str) -> str:
+    return f"{REPLICAS}{node_id}/"
+
+
+def replica(node_id: str, app_name: str, index: int) -> str:
+    return f"{REPLICAS}{node_id}/{app_name}/{index}"
+
+
+def parse_replica(key: str) -> tuple[str, str, int]:
+    """(node id, app, index) of a replica status key."""
+    node_id, app_name, index = key.removeprefix(REPLICAS).split("/")
+    return node_id, app_name, int(index)

@@ -54,6 +54,11 @@ class AppsStub:
                 request_serializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DeleteAppRequest.SerializeToString,
                 response_deserializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DeleteAppResponse.FromString,
                 _registered_method=True)
+        self.ListReplicas = channel.unary_unary(
+                '/shoal.controlplane.v1.Apps/ListReplicas',
+                request_serializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasRequest.SerializeToString,
+                response_deserializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasResponse.FromString,
+                _registered_method=True)
 
 
 class AppsServicer:
@@ -88,6 +93,13 @@ class AppsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReplicas(self, request, context):
+        """Every replica (of one app, or all): which node, its state as its agent reports it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AppsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +122,11 @@ def add_AppsServicer_to_server(servicer, server):
                     servicer.DeleteApp,
                     request_deserializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DeleteAppRequest.FromString,
                     response_serializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DeleteAppResponse.SerializeToString,
+            ),
+            'ListReplicas': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReplicas,
+                    request_deserializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasRequest.FromString,
+                    response_serializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +237,33 @@ class Apps:
             '/shoal.controlplane.v1.Apps/DeleteApp',
             shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DeleteAppRequest.SerializeToString,
             shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DeleteAppResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReplicas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.controlplane.v1.Apps/ListReplicas',
+            shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasRequest.SerializeToString,
+            shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,11 @@ class NodesStub:
                 request_serializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.SetSchedulableRequest.SerializeToString,
                 response_deserializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.SetSchedulableResponse.FromString,
                 _registered_method=True)
+        self.DrainNode = channel.unary_unary(
+                '/shoal.controlplane.v1.Nodes/DrainNode',
+                request_serializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeResponse.FromString,
+                _registered_method=True)
 
 
 class NodesServicer:
@@ -88,6 +93,13 @@ class NodesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DrainNode(self, request, context):
+        """Cordons a node and moves its replicas away (they are placed again on other nodes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +122,11 @@ def add_NodesServicer_to_server(servicer, server):
                     servicer.SetSchedulable,
                     request_deserializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.SetSchedulableRequest.FromString,
                     response_serializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.SetSchedulableResponse.SerializeToString,
+            ),
+            'DrainNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainNode,
+                    request_deserializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeRequest.FromString,
+                    response_serializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +237,33 @@ class Nodes:
             '/shoal.controlplane.v1.Nodes/SetSchedulable',
             shoal_dot_controlplane_dot_v1_dot_node__service__pb2.SetSchedulableRequest.SerializeToString,
             shoal_dot_controlplane_dot_v1_dot_node__service__pb2.SetSchedulableResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.controlplane.v1.Nodes/DrainNode',
+            shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeRequest.SerializeToString,
+            shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,
