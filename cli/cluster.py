@@ -172,3 +172,31 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     delete.add_argument("app")
     delete.set_defaults(handler=cmd_delete, target="server")
 
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from cli.local import IMAGE, up
+
+    cluster = up(args.state_dir)
+    print(f"Shoal is up: control plane {cluster.server}, {len(cluster.agents)} node(s) ready, image {IMAGE} loaded.")
+    print("Try: clusterctl deploy -f examples/apps.yaml && clusterctl get containers   (down: clusterctl down)")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from cli.local import down
+
+    down(args.state_dir)
+    print(f"Shoal is down: everything under {args.state_dir} removed.")
+    return 0
+
+
+def register_local(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from cli.local import DEFAULT_STATE
+
+    up = commands.add_parser("up", help="start a local cluster on this machine (control plane + agent)")
+    up.add_argument("--state-dir", default=DEFAULT_STATE, help=f"where it lives (default {DEFAULT_STATE})")
+    up.set_defaults(handler=cmd_up, target="local")
+    down = commands.add_parser("down", help="stop the local cluster and remove everything it made")
+    down.add_argument("--state-dir", default=DEFAULT_STATE)
+    down.set_defaults(handler=cmd_down, target="local")

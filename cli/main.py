@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     containers.register(commands)
     images.register(commands)
     cluster.register(commands)
+    cluster.register_local(commands)
     for sub in _all_subparsers(parser):
         add_output_flag(sub, default=argparse.SUPPRESS)  # `-o json` works before or after the verb
     return parser
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     address = ""
     try:
-        if getattr(args, "target", "agent") == "server":
+        if getattr(args, "target", "agent") == "local":
+            code = args.handler(args)
+        elif getattr(args, "target", "agent") == "server":
             address = server_address(args.server)
             code = args.handler(cluster.connect(address), args)
         else:

@@ -1,0 +1,249 @@
+"""`clusterctl up` / `down`: a whole Shoal cluster on this machine, offline.
+
+up starts a control plane (with its embedded etcd) and one agent on this host, imports a busybox
+image made on the spot from the host's busybox-static into every agent, writes the CLI
+configuration, and returns once every node is ready. Everything lives under one state directory
+(`cluster.json` records the processes and ports), so `down` can remove exactly what `up` made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+import grpc
+from shoal.agent.v1 import agent_pb2 as apb
+from shoal.controlplane.v1 import app_service_pb2, app_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import node_service_pb2 as npb
+
+from cli.busybox_image import busybox_entries, layer_tar, write_oci_layout
+from cli.client import CliError, agent_stub
+from cli.config import config_path
+
+DEFAULT_STATE = "/var/lib/shoal/up"
+IMAGE = "busybox:local"
+READY_TIMEOUT = 60.0
+
+
+@dataclass
+class LocalCluster:
+    """What `up` started, as recorded in STATE/cluster.json."""
+
+    state_dir: str
+    server: str
+    controlplane_pid: int = 0
+    agents: list[dict[str, str | int]] = field(default_factory=list)
+
+    @property
+    def record(self) -> str:
+        return os.path.join(self.state_dir, "cluster.json")
+
+    def save(self) -> None:
+        with open(self.record, "w") as f:
+            json.dump(asdict(self), f, indent=1)
+
+    @classmethod
+    def load(cls, state_dir: str) -> LocalCluster | None:
+        try:
+            with open(os.path.join(state_dir, "cluster.json")) as f:
+                return cls(**json.load(f))
+        except FileNotFoundError:
+            return None
+
+
+def cgroup_parent(state_dir: str) -> str:
+    """Two local clusters (different state dirs) never share a cgroup parent."""
+    return "shoal-up-" + hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:8]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _program(name: str) -> str:
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    found = beside if os.path.exists(beside) else shutil.which(name)
+    if not found:
+        raise CliError(f"{name} is not installed next to clusterctl (run scripts/install)")
+    return found
+
+
+def _spawn(command: list[str], log_path: str) -> int:
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    return process.pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def up(state_dir: str) -> LocalCluster:
+    existing = LocalCluster.load(state_dir)
+    if existing is not None and _alive(existing.controlplane_pid):
+        raise CliError(f"a local cluster already runs from {state_dir}: "
+                       f"`clusterctl down --state-dir {state_dir}` first")
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    cluster = LocalCluster(state_dir=state_dir, server=f"127.0.0.1:{_free_port()}")
+    cluster.controlplane_pid = _spawn(
+        [_program("shoal-controlplane"), "--state-dir", os.path.join(state_dir, "controlplane"),
+         "--listen", cluster.server, "--embedded-etcd-ports", f"{_free_port()},{_free_port()}"],
+        os.path.join(state_dir, "controlplane.log"))
+    cluster.save()
+    try:
+        agent_dir = os.path.join(state_dir, "agent")
+        os.makedirs(agent_dir, mode=0o700, exist_ok=True)
+        agent: dict[str, str | int] = {"name": socket.gethostname(), "state_dir": agent_dir,
+                                       "address": f"unix://{agent_dir}/agent.sock"}
+        agent["pid"] = _spawn([_program("shoal-agent"), "--state-dir", agent_dir, "--cgroup-parent",
+                               cgroup_parent(state_dir),
+                               "--metrics-listen", f"127.0.0.1:{_free_port()}", "--server", cluster.server],
+                              os.path.join(state_dir, "agent.log"))
+        cluster.agents.append(agent)
+        cluster.save()
+        _wait_ready(cluster)
+        _import_image(cluster)
+    except BaseException:
+        down(state_dir, quiet=True)
+        raise
+    _write_config(cluster.server)
+    return cluster
+
+
+def _wait_ready(cluster: LocalCluster) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    nodes = node_service_pb2_grpc.NodesStub(grpc.insecure_channel(cluster.server))
+    while time.monotonic() < deadline:
+        if not _alive(cluster.controlplane_pid):
+            raise CliError(f"the control plane exited: see {cluster.state_dir}/controlplane.log")
+        with contextlib.suppress(grpc.RpcError):
+            listed = nodes.ListNodes(npb.ListNodesRequest(), timeout=2).nodes
+            if len([n for n in listed if n.state == "ready"]) >= len(cluster.agents):
+                return
+        time.sleep(0.2)
+    raise CliError(f"the nodes did not become ready within {READY_TIMEOUT:.0f}s: see the logs in {cluster.state_dir}")
+
+
+def _import_image(cluster: LocalCluster) -> None:
+    with tempfile.TemporaryDirectory(prefix="shoal-up-") as scratch:
+        archive = os.path.join(scratch, "busybox.tar")
+        write_oci_layout(archive, [layer_tar(busybox_entries())], name=IMAGE)
+        for agent in cluster.agents:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while True:
+                try:
+                    with open(archive, "rb") as f:
+                        chunks = [apb.ImportImageRequest(header=apb.ImportImageHeader(filename="busybox.tar"))]
+                        chunks.append(apb.ImportImageRequest(chunk=f.read()))
+                    agent_stub(str(agent["address"])).ImportImage(iter(chunks), timeout=30)
+                    break
+                except grpc.RpcError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+
+
+def _write_config(server: str) -> None:
+    path = config_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(f"# written by clusterctl up\nserver: {server}\n")
+
+
+def _supervisor(state_dir: str, op: str, **fields: object) -> dict[str, object]:
+    """One request in the runtime supervisor's protocol (agent/supervisor/protocol.py): length-prefixed
+    JSON on its unix socket. `down` uses it for what the stopped agent can no longer do."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(os.path.join(state_dir, "supervisor.sock"))
+        body = json.dumps({"op": op, "req": 1, **fields}).encode()
+        sock.sendall(struct.pack(">I", len(body)) + body)
+        buffer = b""
+        while len(buffer) < 4 or len(buffer) < 4 + struct.unpack(">I", buffer[:4])[0]:
+            data = sock.recv(65536)
+            if not data:
+                raise OSError("the supervisor closed the connection")
+            buffer += data
+        reply: dict[str, object] = json.loads(buffer[4:4 + struct.unpack(">I", buffer[:4])[0]])
+        return reply
+
+
+def _empty_supervisor(state_dir: str) -> None:
+    """Kills what still runs, releases the cgroups, and lets the supervisor exit."""
+    with contextlib.suppress(OSError):
+        running = _supervisor(state_dir, "status").get("containers")
+        for container_id in running if isinstance(running, dict) else {}:
+            _supervisor(state_dir, "signal", id=container_id, signal=int(signal.SIGKILL))
+        deadline = time.monotonic() + 10
+        while _supervisor(state_dir, "status").get("containers") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for container_id in os.listdir(os.path.join(state_dir, "containers")):
+            _supervisor(state_dir, "release", id=container_id)
+        _supervisor(state_dir, "shutdown")
+
+
+def _stop(pid: int, timeout: float = 15.0) -> None:
+    if not pid or not _alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def down(state_dir: str, quiet: bool = False) -> None:
+    cluster = LocalCluster.load(state_dir)
+    if cluster is None:
+        if quiet:
+            return
+        raise CliError(f"no local cluster in {state_dir}")
+    _delete_apps(cluster)  # the agents then stop their containers themselves
+    for agent in cluster.agents:
+        _stop(int(agent["pid"]))
+        supervisor_pid = 0
+        with contextlib.suppress(FileNotFoundError, ValueError), \
+                open(os.path.join(str(agent["state_dir"]), "supervisor.pid")) as f:
+            supervisor_pid = int(f.read())
+        _empty_supervisor(str(agent["state_dir"]))
+        deadline = time.monotonic() + 10
+        while supervisor_pid and _alive(supervisor_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    _stop(cluster.controlplane_pid)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError), open(config_path()) as f:
+        if cluster.server in f.read():
+            os.unlink(config_path())
+
+
+def _delete_apps(cluster: LocalCluster) -> None:
+    apps = app_service_pb2_grpc.AppsStub(grpc.insecure_channel(cluster.server))
+    with contextlib.suppress(grpc.RpcError):
+        for app in apps.ListApps(app_service_pb2.ListAppsRequest(), timeout=5).apps:
+            apps.DeleteApp(app_service_pb2.DeleteAppRequest(name=app.spec.name), timeout=5)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if all(not agent_stub(str(a["address"])).ListContainers(apb.ListContainersRequest(all=True),
+                                                                      timeout=5).containers
+                   for a in cluster.agents):
+                return
+            time.sleep(0.2)
