@@ -18,9 +18,10 @@ from shoal.agent.v1 import agent_pb2, agent_pb2_grpc
 
 from agent.api.errors import DomainErrorInterceptor
 from agent.api.servicer import AgentServicer
-from agent.cgroups import manager_for
+from agent.cgroups import NoCgroups, manager_for
 from agent.config import AgentConfig
 from agent.containers.service import ContainerService
+from agent.errors import Unavailable
 from agent.images.service import ImageService
 from agent.images.store import ImageStore
 from agent.membership import ClusterMember
@@ -56,8 +57,12 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     store = ImageStore(os.path.join(config.state_dir, "images"))
     metrics = AgentMetrics()
     supervisor = SupervisorClient(config.state_dir, config.cgroup_parent)
+    try:
+        cgroups = manager_for(config.cgroup_parent)
+    except NoCgroups as e:
+        raise Unavailable(str(e)) from None
     containers = ContainerService(state_dir=config.state_dir, images=store, supervisor=supervisor,
-                                  cgroups=manager_for(config.cgroup_parent), observer=metrics,
+                                  cgroups=cgroups, observer=metrics,
                                   log_max_bytes=config.log_max_bytes, log_max_files=config.log_max_files)
     await supervisor.connect()
     await containers.recover()

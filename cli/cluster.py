@@ -177,7 +177,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 def cmd_up(args: argparse.Namespace) -> int:
     from cli.local import IMAGE, up
 
-    cluster = up(args.state_dir)
+    cluster = up(args.state_dir, hosts=args.hosts)
     print(f"Shoal is up: control plane {cluster.server}, {len(cluster.agents)} node(s) ready, image {IMAGE} loaded.")
     print("Try: clusterctl deploy -f examples/apps.yaml && clusterctl get containers   (down: clusterctl down)")
     return 0
@@ -196,6 +196,8 @@ def register_local(commands: argparse._SubParsersAction) -> None:  # type: ignor
 
     up = commands.add_parser("up", help="start a local cluster on this machine (control plane + agent)")
     up.add_argument("--state-dir", default=DEFAULT_STATE, help=f"where it lives (default {DEFAULT_STATE})")
+    up.add_argument("--hosts", type=int, default=0,
+                    help="N agents, each in its own network-namespace host (default: one agent on this host)")
     up.set_defaults(handler=cmd_up, target="local")
     down = commands.add_parser("down", help="stop the local cluster and remove everything it made")
     down.add_argument("--state-dir", default=DEFAULT_STATE)

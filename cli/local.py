@@ -27,6 +27,7 @@ from shoal.agent.v1 import agent_pb2 as apb
 from shoal.controlplane.v1 import app_service_pb2, app_service_pb2_grpc, node_service_pb2_grpc
 from shoal.controlplane.v1 import node_service_pb2 as npb
 
+from cli import hosts as hostnet
 from cli.busybox_image import busybox_entries, layer_tar, write_oci_layout
 from cli.client import CliError, agent_stub
 from cli.config import config_path
@@ -44,6 +45,7 @@ class LocalCluster:
     server: str
     controlplane_pid: int = 0
     agents: list[dict[str, str | int]] = field(default_factory=list)
+    network: dict[str, object] | None = None  # the hosts' bridge and namespaces (up --hosts N)
 
     @property
     def record(self) -> str:
@@ -96,29 +98,26 @@ def _alive(pid: int) -> bool:
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def up(state_dir: str) -> LocalCluster:
+def up(state_dir: str, hosts: int = 0, node_grace: int = 5) -> LocalCluster:
+    """hosts = 0: one agent on this host; N: N agents, each in its own network-namespace host."""
     existing = LocalCluster.load(state_dir)
     if existing is not None and _alive(existing.controlplane_pid):
         raise CliError(f"a local cluster already runs from {state_dir}: "
                        f"`clusterctl down --state-dir {state_dir}` first")
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
-    cluster = LocalCluster(state_dir=state_dir, server=f"127.0.0.1:{_free_port()}")
-    cluster.controlplane_pid = _spawn(
-        [_program("shoal-controlplane"), "--state-dir", os.path.join(state_dir, "controlplane"),
-         "--listen", cluster.server, "--embedded-etcd-ports", f"{_free_port()},{_free_port()}"],
-        os.path.join(state_dir, "controlplane.log"))
+    network = hostnet.create(state_dir, hosts) if hosts else None
+    cluster = LocalCluster(state_dir=state_dir, server=f"{network.gateway if network else '127.0.0.1'}:{_free_port()}",
+                           network=asdict(network) if network else None)
     cluster.save()
     try:
-        agent_dir = os.path.join(state_dir, "agent")
-        os.makedirs(agent_dir, mode=0o700, exist_ok=True)
-        agent: dict[str, str | int] = {"name": socket.gethostname(), "state_dir": agent_dir,
-                                       "address": f"unix://{agent_dir}/agent.sock"}
-        agent["pid"] = _spawn([_program("shoal-agent"), "--state-dir", agent_dir, "--cgroup-parent",
-                               cgroup_parent(state_dir),
-                               "--metrics-listen", f"127.0.0.1:{_free_port()}", "--server", cluster.server],
-                              os.path.join(state_dir, "agent.log"))
-        cluster.agents.append(agent)
+        cluster.controlplane_pid = _spawn(
+            [_program("shoal-controlplane"), "--state-dir", os.path.join(state_dir, "controlplane"),
+             "--listen", cluster.server, "--embedded-etcd-ports", f"{_free_port()},{_free_port()}",
+             "--node-grace", str(node_grace)], os.path.join(state_dir, "controlplane.log"))
         cluster.save()
+        for index in range(1, hosts + 1) if network else [0]:
+            cluster.agents.append(_start_agent(cluster, index, network))
+            cluster.save()
         _wait_ready(cluster)
         _import_image(cluster)
     except BaseException:
@@ -126,6 +125,24 @@ def up(state_dir: str) -> LocalCluster:
         raise
     _write_config(cluster.server)
     return cluster
+
+
+def _start_agent(cluster: LocalCluster, index: int, network: hostnet.HostNetwork | None) -> dict[str, str | int]:
+    name = f"h{index}" if network else socket.gethostname()
+    agent_dir = os.path.join(cluster.state_dir, "hosts", name) if network else os.path.join(cluster.state_dir, "agent")
+    os.makedirs(agent_dir, mode=0o700, exist_ok=True)
+    command = [_program("shoal-agent"), "--state-dir", agent_dir, "--server", cluster.server,
+               "--cgroup-parent", cgroup_parent(cluster.state_dir) + (f"-{name}" if network else ""),
+               "--metrics-listen", f"127.0.0.1:{_free_port()}"]
+    if network:
+        # nsenter joins the host's network namespace only; `ip netns exec` would also mount a fresh
+        # sysfs over /sys, hiding the cgroup hierarchies from the agent.
+        command = ["nsenter", f"--net=/run/netns/{network.namespaces[index - 1]}", "--", *command,
+                   "--node-name", name,
+                   "--label", f"host={name}", "--label", f"zone=z{(index - 1) % 3 + 1}"]
+    pid = _spawn(command, os.path.join(cluster.state_dir, f"agent-{name}.log"))
+    return {"name": name, "state_dir": agent_dir, "address": f"unix://{agent_dir}/agent.sock", "pid": pid,
+            "namespace": network.namespaces[index - 1] if network else ""}
 
 
 def _wait_ready(cluster: LocalCluster) -> None:
@@ -228,11 +245,37 @@ def down(state_dir: str, quiet: bool = False) -> None:
         deadline = time.monotonic() + 10
         while supervisor_pid and _alive(supervisor_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+    for parent in {cgroup_parent(state_dir) + (f"-{a['name']}" if cluster.network else "") for a in cluster.agents}:
+        _remove_cgroups(parent)
     _stop(cluster.controlplane_pid)
+    if cluster.network:
+        hostnet.delete(hostnet.HostNetwork(**cluster.network))  # type: ignore[arg-type]
     shutil.rmtree(state_dir, ignore_errors=True)
     with contextlib.suppress(FileNotFoundError), open(config_path()) as f:
         if cluster.server in f.read():
             os.unlink(config_path())
+
+
+def _remove_cgroups(parent: str, root: str = "/sys/fs/cgroup") -> None:
+    """Last resort for a host whose supervisor is gone (as when a host was killed): kill what is left
+    in the agent's cgroups and remove them, in every hierarchy."""
+    for hierarchy in os.listdir(root):
+        top = os.path.join(root, hierarchy, parent)
+        if os.path.islink(os.path.join(root, hierarchy)) or not os.path.isdir(top):
+            continue
+        for directory, _, _ in sorted(os.walk(top), key=lambda entry: -entry[0].count("/")):
+            for _ in range(100):
+                with contextlib.suppress(OSError), open(os.path.join(directory, "cgroup.procs")) as f:
+                    for pid in f.read().split():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(int(pid), signal.SIGKILL)
+                try:
+                    os.rmdir(directory)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
 
 
 def _delete_apps(cluster: LocalCluster) -> None:

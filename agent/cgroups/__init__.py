@@ -6,6 +6,6 @@ Kernel reference: Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/*.rst.
 """
 
 from agent.cgroups.base import CgroupManager, CgroupStats, Limits
-from agent.cgroups.detect import CgroupMode, detect_mode, manager_for
+from agent.cgroups.detect import CgroupMode, NoCgroups, detect_mode, manager_for
 
-__all__ = ["CgroupManager", "CgroupMode", "CgroupStats", "Limits", "detect_mode", "manager_for"]
+__all__ = ["CgroupManager", "CgroupMode", "CgroupStats", "Limits", "NoCgroups", "detect_mode", "manager_for"]

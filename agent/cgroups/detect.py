@@ -11,7 +11,7 @@ import enum
 import os
 
 from agent.cgroups.base import CgroupManager, CgroupStats, Limits
-from agent.cgroups.v1 import CgroupV1Manager
+from agent.cgroups.v1 import CgroupV1Manager, find_hierarchies
 from agent.cgroups.v2 import CgroupV2Manager
 
 
@@ -65,8 +65,15 @@ class HybridManager:
         self._v2.remove_parent()
 
 
+class NoCgroups(RuntimeError):
+    """No cgroup hierarchy is mounted: containers would run without limits, so Shoal refuses."""
+
+
 def manager_for(parent: str, root: str = "/sys/fs/cgroup") -> CgroupManager:
     mode = detect_mode(root)
+    if mode is CgroupMode.LEGACY and not find_hierarchies(root):
+        raise NoCgroups(f"no cgroup hierarchy is mounted under {root} (a fresh sysfs on /sys hides it, as "
+                        "`ip netns exec` does): containers would run without limits")
     if mode is CgroupMode.UNIFIED:
         return CgroupV2Manager(root, parent)
     if mode is CgroupMode.HYBRID:

@@ -108,3 +108,10 @@ def test_failed_create_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         manager.create("c1", Limits(pids_limit=3))
     assert not (tmp_path / "memory" / "shoal").exists()
+
+
+def test_no_hierarchy_at_all_is_refused(tmp_path: Path) -> None:
+    from agent.cgroups import NoCgroups
+
+    with pytest.raises(NoCgroups, match="containers would run without limits"):
+        manager_for("shoal", root=str(tmp_path))
