@@ -10,11 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.harness import ENV
+from tests.integration.harness import ENV, eventually
 
 if os.geteuid() != 0:
     pytest.skip("the cluster level needs root", allow_module_level=True)
@@ -82,12 +82,6 @@ def cluster() -> Iterator[Cluster]:
         assert down.returncode == 0, down.stderr
         assert not leftovers(tag), leftovers(tag)
 
-
-def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.2)
 
 
 def test_three_hosts_are_ready_with_their_labels(cluster: Cluster) -> None:

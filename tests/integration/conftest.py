@@ -18,6 +18,7 @@ import grpc
 import pytest
 from make_busybox_image import busybox_entries, layer_tar, write_oci_layout
 
+from controlplane.etcd.embedded import EmbeddedEtcd
 from tests.integration.harness import ENV, AgentProcess, free_port
 
 CGROUP_PREFIX = "shoal-test-"
@@ -62,6 +63,22 @@ def busybox_tar(test_root: str) -> str:
     path = os.path.join(test_root, "busybox.tar")
     write_oci_layout(path, [layer_tar(busybox_entries())], name="busybox:test")
     return path
+
+
+@pytest.fixture
+def etcd(test_root: str) -> Iterator[EmbeddedEtcd]:
+    """A real single-member etcd (Debian's etcd-server) on free loopback ports, removed afterwards."""
+    if shutil.which("etcd") is None:
+        pytest.skip("etcd is not installed (apt-get install etcd-server)")
+    member = EmbeddedEtcd(data_dir=os.path.join(test_root, f"etcd-{free_port()}", "data"), client_port=free_port(),
+                          peer_port=free_port())
+    member.start()
+    try:
+        member.wait_ready()
+        yield member
+    finally:
+        member.stop()
+        shutil.rmtree(os.path.dirname(member.data_dir), ignore_errors=True)
 
 
 class ControlPlane:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -18,6 +19,14 @@ from shoal.agent.v1 import agent_pb2_grpc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{os.path.join(ROOT, 'protos')}"}
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20.0, every: float = 0.1) -> None:
+    """Polls until check() holds; fails the test when the timeout passes first."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(every)
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from shoal.controlplane.v1 import app_service_pb2 as apb
@@ -13,14 +13,7 @@ from shoal.controlplane.v1 import app_service_pb2_grpc, apps_pb2, node_service_p
 from shoal.controlplane.v1 import node_service_pb2 as npb
 
 from tests.integration.conftest import ControlPlane, make_agent
-from tests.integration.harness import AgentProcess
-
-
-def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.1)
+from tests.integration.harness import AgentProcess, eventually
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 from tests.integration.conftest import ControlPlane
-from tests.integration.harness import ENV, AgentProcess, CliResult
+from tests.integration.harness import ENV, AgentProcess, CliResult, eventually
 from tests.integration.test_cluster_member import member  # noqa: F401  (the fixture)
 
 APP = """\
@@ -27,12 +25,6 @@ def clusterctl(server: str, *args: str, timeout: float = 60) -> CliResult:
                           timeout=timeout, env=ENV)
     return CliResult(done.returncode, done.stdout.decode(), done.stderr.decode())
 
-
-def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.2)
 
 
 def test_deploy_get_nodes_drain_scale_delete(member: AgentProcess, controlplane: ControlPlane,  # noqa: F811

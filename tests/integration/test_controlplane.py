@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable
 
 import grpc
 import pytest
@@ -15,6 +14,7 @@ from shoal.controlplane.v1 import app_service_pb2_grpc, apps_pb2, node_service_p
 from shoal.controlplane.v1 import node_service_pb2 as npb
 
 from tests.integration.conftest import ControlPlane
+from tests.integration.harness import eventually
 
 if shutil.which("etcd") is None:
     pytest.skip("etcd is not installed (apt-get install etcd-server)", allow_module_level=True)
@@ -45,12 +45,6 @@ class FakeAgentHeartbeats:
                 if node_id not in self.stopped:
                     self.nodes.Heartbeat(npb.HeartbeatRequest(node_id=node_id, lease=lease), timeout=5)
 
-
-def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.1)
 
 
 def test_apply_schedule_heal_scale_delete(controlplane: ControlPlane) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
@@ -38,19 +38,6 @@ if shutil.which("etcd") is None:
 
 def run(scenario: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(scenario())  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def etcd(test_root: str) -> Iterator[EmbeddedEtcd]:
-    member = EmbeddedEtcd(data_dir=os.path.join(test_root, f"etcd-{free_port()}", "data"), client_port=free_port(),
-                          peer_port=free_port())
-    member.start()
-    try:
-        member.wait_ready()
-        yield member
-    finally:
-        member.stop()
-        shutil.rmtree(os.path.dirname(member.data_dir), ignore_errors=True)
 
 
 def client_for(*members: EmbeddedEtcd, timeout: float = 5.0) -> EtcdClient:

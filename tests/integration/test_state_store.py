@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-from collections.abc import Iterator
 
 import pytest
 from shoal.controlplane.v1 import apps_pb2
@@ -17,23 +15,9 @@ from controlplane.scheduling.model import NodeState, Placement, Resources
 from controlplane.state import keys
 from controlplane.state.applier import CHUNK, PlanApplier
 from controlplane.state.store import load_snapshot
-from tests.integration.harness import free_port
 
 if shutil.which("etcd") is None:
     pytest.skip("etcd is not installed (apt-get install etcd-server)", allow_module_level=True)
-
-
-@pytest.fixture
-def etcd(test_root: str) -> Iterator[EmbeddedEtcd]:
-    member = EmbeddedEtcd(data_dir=os.path.join(test_root, f"state-{free_port()}", "data"), client_port=free_port(),
-                          peer_port=free_port())
-    member.start()
-    try:
-        member.wait_ready()
-        yield member
-    finally:
-        member.stop()
-        shutil.rmtree(os.path.dirname(member.data_dir), ignore_errors=True)
 
 
 async def register(client: EtcdClient, node_id: str, lease: int, **labels: str) -> None:
