@@ -40,3 +40,38 @@ def summary(samples: list[float]) -> str:
     p10 = ordered[len(ordered) // 10]
     p90 = ordered[(len(ordered) * 9) // 10]
     return f"median {statistics.median(ordered):7.2f} ms  (p10 {p10:6.2f}, p90 {p90:6.2f}, n={len(ordered)})"
+
+
+class LocalCluster:
+    """`clusterctl up --hosts N` in a temp dir, driven through clusterctl and the gRPC APIs."""
+
+    def __init__(self, hosts: int) -> None:
+        self.root = tempfile.mkdtemp(prefix="shoal-bench-cluster-")
+        self.state = os.path.join(self.root, "up")
+        self.env = {**os.environ, "SHOAL_CONFIG": os.path.join(self.root, "config.yaml"),
+                    "PYTHONPATH": f"{ROOT}:{os.path.join(ROOT, 'protos')}",
+                    "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+        self.hosts = hosts
+
+    def ctl(self, *args: str) -> str:
+        import subprocess
+
+        done = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+                              env=self.env, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"clusterctl {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def __enter__(self) -> LocalCluster:
+        self.ctl("up", "--hosts", str(self.hosts), "--state-dir", self.state)
+        import json
+
+        with open(os.path.join(self.state, "cluster.json")) as f:
+            self.record = json.load(f)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.ctl("down", "--state-dir", self.state)
+        finally:
+            os.system(f"rm -rf {self.root}")
