@@ -113,7 +113,8 @@ def up(state_dir: str, hosts: int = 0, node_grace: int = 5) -> LocalCluster:
         cluster.controlplane_pid = _spawn(
             [_program("shoal-controlplane"), "--state-dir", os.path.join(state_dir, "controlplane"),
              "--listen", cluster.server, "--embedded-etcd-ports", f"{_free_port()},{_free_port()}",
-             "--node-grace", str(node_grace)], os.path.join(state_dir, "controlplane.log"))
+             "--node-grace", str(node_grace), "--metrics-listen", f"127.0.0.1:{_free_port()}"],
+            os.path.join(state_dir, "controlplane.log"))
         cluster.save()
         for index in range(1, hosts + 1) if network else [0]:
             cluster.agents.append(_start_agent(cluster, index, network))

@@ -17,9 +17,12 @@ import contextlib
 import logging
 import time
 
+from shoal.controlplane.v1.assignment_service_pb2 import ReplicaStatus
+
 from controlplane.apps.convert import scheduling_app
 from controlplane.etcd import Election, EtcdClient, EtcdError, LeaseKeeper, fence
 from controlplane.etcd.watch import watch_prefix
+from controlplane.metrics import ControlPlaneMetrics
 from controlplane.scheduling.reconciler import Reconciliation, reconcile
 from controlplane.scheduling.scheduler import Scheduler
 from controlplane.scheduling.stack import ClusterSnapshot
@@ -33,8 +36,10 @@ LEADER_TTL = 10
 
 
 class Controller:
-    def __init__(self, client: EtcdClient, identity: str, strategy: str = "spread") -> None:
+    def __init__(self, client: EtcdClient, identity: str, metrics: ControlPlaneMetrics,
+                 strategy: str = "spread") -> None:
         self.client = client
+        self.metrics = metrics
         self.identity = identity
         self.scheduler = Scheduler(strategy)
         self.is_leader = False
@@ -63,6 +68,7 @@ class Controller:
             leader = await Election(self.client, keys.LEADER).campaign(keeper.lease, self.identity)
             log.info("%s leads the control plane", self.identity)
             self.is_leader = True
+            self.metrics.leader.set(1)
             applier = PlanApplier(self.client, fence(leader))
             while keeper.valid:
                 self._changed.clear()
@@ -72,6 +78,7 @@ class Controller:
             log.error("%s lost its leadership lease; it stops scheduling", self.identity)
         finally:
             self.is_leader = False
+            self.metrics.leader.set(0)
             await keeper.stop(revoke=True)
 
     async def evaluate(self, applier: PlanApplier) -> None:
@@ -80,17 +87,21 @@ class Controller:
         result = self._reconcile(state)
         stops = result.stop + result.replace_lost + result.update
         if stops:
-            await applier.apply(state, stop=stops)
+            stopped = await applier.apply(state, stop=stops)
+            self.metrics.stops.inc(stopped.committed)
             state = await load_snapshot(self.client)
             result = self._reconcile(state)
         plan = self.scheduler.place(result.place, ClusterSnapshot(state.nodes, state.placements),
                                     seed=str(state.revision))
         if plan.placements:
-            await applier.apply(state, place=plan.placements)
+            committed = await applier.apply(state, place=plan.placements)
+            self.metrics.placements.inc(committed.committed)
         reasons = {name: "" for name in state.apps}
         for failure in plan.failures:
             reasons[failure.app] = failure.explain()
         await self._record_reasons(reasons)
+        await self._refresh_metrics(state)
+        self.metrics.evaluation.observe(time.perf_counter() - began)
         log.debug("evaluation at revision %d: %d placed, %d stopped, %d pending in %.1f ms", state.revision,
                   len(plan.placements), len(stops), len(plan.failures), (time.perf_counter() - began) * 1000)
 
@@ -98,6 +109,17 @@ class Controller:
     def _reconcile(state: StateSnapshot) -> Reconciliation:
         apps = [scheduling_app(record.spec, record.version) for record in state.apps.values()]
         return reconcile(apps, state.placements, {node.id: node for node in state.nodes})
+
+    async def _refresh_metrics(self, state: StateSnapshot) -> None:
+        kvs, _ = await self.client.get_prefix(keys.REPLICAS)
+        running: dict[str, int] = {}
+        for kv in kvs:
+            report = ReplicaStatus.FromString(kv.value)
+            record = state.apps.get(report.app)
+            if record is not None and report.state == "running" and report.version == record.version:
+                running[report.app] = running.get(report.app, 0) + 1
+        apps = {name: (record.spec.replicas, record.version) for name, record in state.apps.items()}
+        self.metrics.refresh(state.nodes, apps, state.placements, running)
 
     async def _record_reasons(self, reasons: dict[str, str]) -> None:
         for app, reason in reasons.items():

@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 from shoal.controlplane.v1 import (
     app_service_pb2,
     app_service_pb2_grpc,
@@ -33,6 +34,7 @@ from controlplane.assignments import AssignmentService
 from controlplane.controller import Controller
 from controlplane.etcd import EtcdClient, EtcdConfig
 from controlplane.etcd.embedded import EmbeddedEtcd, EtcdNotInstalled
+from controlplane.metrics import ControlPlaneMetrics
 from controlplane.nodes import NodeRegistry
 from controlplane.scheduling.stack import STRATEGIES
 
@@ -51,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="client,peer ports of the embedded etcd (default %(default)s)")
     parser.add_argument("--node-grace", type=int, default=5, help="seconds without heartbeat before a node is down")
     parser.add_argument("--strategy", choices=STRATEGIES, default="spread")
+    parser.add_argument("--metrics-listen", default="127.0.0.1:9421",
+                        help="HOST:PORT for Prometheus /metrics, or off (default %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -68,6 +72,12 @@ async def serve(args: argparse.Namespace) -> None:
         endpoints = (embedded.endpoint,)
     client = EtcdClient(EtcdConfig(endpoints=endpoints, ca_file=args.etcd_ca, cert_file=args.etcd_cert,
                                    key_file=args.etcd_key))
+    metrics = ControlPlaneMetrics()
+    client.observe = metrics.observe_etcd
+    metrics_server = None
+    if args.metrics_listen != "off":
+        host, _, port = args.metrics_listen.rpartition(":")
+        metrics_server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=metrics.registry)
     registry = NodeRegistry(client, args.node_grace)
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     node_service_pb2_grpc.add_NodesServicer_to_server(NodesServicer(registry), server)
@@ -83,7 +93,8 @@ async def serve(args: argparse.Namespace) -> None:
     server.add_insecure_port(args.listen)
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    controller = Controller(client, identity=f"{socket.gethostname()}:{os.getpid()}", strategy=args.strategy)
+    controller = Controller(client, identity=f"{socket.gethostname()}:{os.getpid()}", metrics=metrics,
+                            strategy=args.strategy)
     controller_task = asyncio.get_running_loop().create_task(controller.run())
     log.info("shoal-controlplane serving on %s (etcd %s)", args.listen, ",".join(endpoints))
     stop = asyncio.Event()
@@ -95,6 +106,8 @@ async def serve(args: argparse.Namespace) -> None:
     await server.stop(grace=2)
     await registry.close()
     await client.close()
+    if metrics_server is not None:
+        metrics_server.shutdown()
     if embedded is not None:
         embedded.stop()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -78,6 +79,7 @@ class EtcdClient:
         if not config.endpoints:
             raise ValueError("etcd endpoints: at least one host:port is required")
         self.config = config
+        self.observe: Callable[[str, float], None] = lambda _what, _seconds: None  # request latency hook
         target, host = _target(config.endpoints)
         options = [*CHANNEL_OPTIONS, ("grpc.lb_policy_name", "round_robin")]
         if config.tls:
@@ -98,10 +100,13 @@ class EtcdClient:
     async def call(self, what: str, method: Callable[..., Awaitable[Response]], request: object,
                    timeout: float | None = None) -> Response:
         """Every unary call goes through here: a deadline always, errors translated once, no retry."""
+        began = time.perf_counter()
         try:
             return await method(request, timeout=timeout or self.config.timeout)
         except grpc.aio.AioRpcError as e:
             raise translate(e, what) from None
+        finally:
+            self.observe(what, time.perf_counter() - began)
 
     # ---- KV -------------------------------------------------------------------------------------
     async def get(self, key: t.Key) -> mvcc_pb2.KeyValue | None:

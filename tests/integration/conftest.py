@@ -82,24 +82,27 @@ def etcd(test_root: str) -> Iterator[EmbeddedEtcd]:
 
 
 class ControlPlane:
-    def __init__(self, channel: grpc.Channel, address: str) -> None:
+    def __init__(self, channel: grpc.Channel, address: str, metrics_port: int) -> None:
         self.channel = channel
         self.address = address
+        self.metrics_port = metrics_port
 
 
 @pytest.fixture
 def controlplane(test_root: str) -> Iterator[ControlPlane]:
     state = os.path.join(test_root, f"cp-{free_port()}")
     address = f"127.0.0.1:{free_port()}"
+    metrics_port = free_port()
     os.makedirs(state)
     log = open(os.path.join(state, "controlplane.log"), "ab")
     process = subprocess.Popen([sys.executable, "-m", "controlplane.main", "--state-dir", state, "--listen", address,
-                                "--embedded-etcd-ports", f"{free_port()},{free_port()}", "--node-grace", "3"],
+                                "--embedded-etcd-ports", f"{free_port()},{free_port()}", "--node-grace", "3",
+                                "--metrics-listen", f"127.0.0.1:{metrics_port}"],
                                stdout=log, stderr=log, env=ENV)
     channel = grpc.insecure_channel(address)
     try:
         grpc.channel_ready_future(channel).result(timeout=30)
-        yield ControlPlane(channel, address)
+        yield ControlPlane(channel, address, metrics_port)
     finally:
         channel.close()
         process.terminate()

@@ -88,6 +88,20 @@ def test_apply_schedule_heal_scale_delete(controlplane: ControlPlane) -> None:
         counts = {n.name: n.replicas for n in nodes.ListNodes(npb.ListNodesRequest()).nodes}
         assert counts == {"n1": 0, "n2": 2, "n3": 1}  # n3 keeps what it had, takes nothing new
 
+        # The leader's metrics reflect the cluster (refreshed after every evaluation).
+        import urllib.request
+
+        def metrics() -> str:
+            url = f"http://127.0.0.1:{controlplane.metrics_port}/metrics"
+            return urllib.request.urlopen(url, timeout=5).read().decode()
+
+        eventually(lambda: 'shoal_nodes{state="down"} 1.0' in metrics())
+        body = metrics()
+        for line in ("shoal_controlplane_leader 1.0", 'shoal_app_replicas_desired{app="web"} 3.0',
+                     'shoal_app_replicas_placed{app="web"} 3.0', "shoal_evaluation_duration_seconds_count",
+                     "shoal_placements_total", 'shoal_etcd_request_duration_seconds_count{operation="txn"}'):
+            assert line in body, line
+
         # Scale down, then delete.
         assert apps.ScaleApp(apb.ScaleAppRequest(name="web", replicas=1)).change.kind == apb.AppChange.KIND_SCALE
         eventually(lambda: sum(n.replicas for n in nodes.ListNodes(npb.ListNodesRequest()).nodes) == 1)
