@@ -50,13 +50,38 @@ class EmbeddedEtcd:
                 "--initial-cluster-state", "new", "--initial-cluster-token", "shoal",
                 "--heartbeat-interval", "100", "--election-timeout", "1000", "--logger", "zap"]
 
+    @property
+    def pid_file(self) -> str:
+        return self.data_dir.rstrip("/") + ".pid"
+
+    def _end_leftover(self) -> None:
+        """A control plane killed with -9 leaves its etcd running (it has a session of its own),
+        holding the ports and the data: end it, after checking it is really that etcd."""
+        try:
+            with open(self.pid_file) as f:
+                pid = int(f.read())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if self.data_dir.encode() not in f.read():
+                    return
+        except (OSError, ValueError):
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, signal.SIGKILL)
+
     def start(self) -> None:
         """Starts the member (again, on the same data: a restart after a crash keeps its state)."""
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        self._end_leftover()
         log_path = self.log_path or os.path.join(os.path.dirname(self.data_dir), f"{self.name}.etcd.log")
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                             start_new_session=True)
+        with open(self.pid_file, "w") as f:
+            f.write(str(self.process.pid))
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

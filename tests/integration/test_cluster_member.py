@@ -70,3 +70,53 @@ def test_deploy_scale_update_delete_follow_on_the_agent(member: AgentProcess, co
 
     apps.DeleteApp(apb.DeleteAppRequest(name="web"))
     eventually(lambda: member.cli_json("ps", "-a") == [])
+
+
+def test_control_plane_restart_leaves_containers_untouched(test_root: str, busybox_tar: str) -> None:
+    """kill -9 of the control plane (its embedded etcd is left running), then a restart on the same
+    state: the leftover etcd is replaced, the agent reconnects, and its containers never stop."""
+    import os
+    import subprocess
+    import sys
+
+    import grpc
+
+    from tests.integration.harness import ENV, free_port
+
+    state = os.path.join(test_root, f"cp-restart-{free_port()}")
+    os.makedirs(state)
+    address, ports = f"127.0.0.1:{free_port()}", f"{free_port()},{free_port()}"
+    command = [sys.executable, "-m", "controlplane.main", "--state-dir", state, "--listen", address,
+               "--embedded-etcd-ports", ports, "--node-grace", "5", "--metrics-listen", f"127.0.0.1:{free_port()}"]
+
+    def start() -> subprocess.Popen[bytes]:
+        with open(os.path.join(state, "controlplane.log"), "ab") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=log, env=ENV)
+        grpc.channel_ready_future(grpc.insecure_channel(address)).result(timeout=30)
+        return process
+
+    controlplane = start()
+    agent = make_agent(test_root)
+    agent.server = address
+    agent.start()
+    try:
+        assert agent.cli("image", "import", busybox_tar).code == 0
+        apps = app_service_pb2_grpc.AppsStub(grpc.insecure_channel(address))
+        apps.ApplyApps(apb.ApplyAppsRequest(apps=[apps_pb2.AppSpec(name="steady", image="busybox:test",
+                                                                   args=["sleep", "300"], replicas=2)]))
+        eventually(lambda: len(running(agent)) == 2)
+        before = {name: c["id"] for name, c in running(agent).items()}
+        controlplane.kill()
+        controlplane.wait()
+        time.sleep(1.0)
+        assert {name: c["id"] for name, c in running(agent).items()} == before  # no control plane: still running
+        controlplane = start()
+        eventually(lambda: apps.ListApps(apb.ListAppsRequest()).apps[0].running == 2)
+        time.sleep(1.5)
+        assert {name: c["id"] for name, c in running(agent).items()} == before  # untouched throughout
+        apps.DeleteApp(apb.DeleteAppRequest(name="steady"))
+        eventually(lambda: agent.cli_json("ps", "-a") == [])
+    finally:
+        agent.destroy()
+        controlplane.terminate()
+        controlplane.wait(timeout=20)
