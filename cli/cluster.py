@@ -104,6 +104,30 @@ def cmd_get(cluster: Cluster, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_describe(cluster: Cluster, args: argparse.Namespace) -> int:
+    described = cluster.apps.DescribeApp(apb.DescribeAppRequest(name=args.app))
+    if args.output != "table":
+        output.emit(described, args.output)
+        return 0
+    status, spec = described.status, described.status.spec
+    print(f"Name:       {spec.name}")
+    print(f"Image:      {spec.image}")
+    print(f"Version:    {status.version}")
+    print(f"Replicas:   {status.running} running, {status.placed} placed, {spec.replicas} desired")
+    if status.pending_reason:
+        print(f"Pending:    {status.pending_reason}")
+    print("\nReplicas:")
+    output.table(["REPLICA", "NODE", "STATE", "RESTARTS", "MESSAGE"],
+                 [[f"{r.app}.{r.index}", r.node or "-", r.state, str(r.restarts), r.error or "-"]
+                  for r in described.replicas])
+    print("\nEvents:")
+    for event in described.events or []:
+        print(f"  {output.since(event.at / 1e9)} ago\t{event.message}")
+    if not described.events:
+        print("  (none yet)")
+    return 0
+
+
 def cmd_nodes(cluster: Cluster, args: argparse.Namespace) -> int:
     nodes = cluster.nodes.ListNodes(npb.ListNodesRequest()).nodes
     if args.output != "table":
@@ -155,6 +179,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     get.add_argument("kind", choices=("apps", "app", "containers", "replicas"))
     get.add_argument("name", nargs="?", help="for containers: only this app's")
     get.set_defaults(handler=cmd_get, target="server")
+    describe = commands.add_parser("describe", help="an app in full: replicas, and events (why pending)")
+    describe.add_argument("app")
+    describe.set_defaults(handler=cmd_describe, target="server")
     nodes = commands.add_parser("nodes", help="the cluster's nodes")
     nodes.set_defaults(handler=cmd_nodes, target="server")
     for verb, text in (("cordon", "place no new replicas on a node"), ("uncordon", "allow placements again")):

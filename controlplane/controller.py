@@ -19,6 +19,7 @@ import time
 
 from shoal.controlplane.v1.assignment_service_pb2 import ReplicaStatus
 
+from controlplane import events as app_events
 from controlplane.apps.convert import scheduling_app
 from controlplane.etcd import Election, EtcdClient, EtcdError, LeaseKeeper, fence
 from controlplane.etcd.watch import watch_prefix
@@ -86,9 +87,18 @@ class Controller:
         state = await load_snapshot(self.client)
         result = self._reconcile(state)
         stops = result.stop + result.replace_lost + result.update
+        names = {node.id: node.name for node in state.nodes}
+        events: dict[str, list[str]] = {}
         if stops:
             stopped = await applier.apply(state, stop=stops)
             self.metrics.stops.inc(stopped.committed)
+            if not stopped.conflicts:
+                for cause, placements in (("not wanted (scaled down or deleted)", result.stop),
+                                          ("its node is down: placing it again", result.replace_lost),
+                                          ("new version: replacing it", result.update)):
+                    for p in placements:
+                        events.setdefault(p.app, []).append(
+                            f"stopped {p.app}.{p.index} on {names.get(p.node_id, p.node_id)}: {cause}")
             state = await load_snapshot(self.client)
             result = self._reconcile(state)
         plan = self.scheduler.place(result.place, ClusterSnapshot(state.nodes, state.placements),
@@ -96,10 +106,20 @@ class Controller:
         if plan.placements:
             committed = await applier.apply(state, place=plan.placements)
             self.metrics.placements.inc(committed.committed)
+            if not committed.conflicts:
+                for p in plan.placements:
+                    node = names.get(p.node_id, p.node_id)
+                    events.setdefault(p.app, []).append(f"placed {p.app}.{p.index} on {node}")
         reasons = {name: "" for name in state.apps}
         for failure in plan.failures:
             reasons[failure.app] = failure.explain()
+        for app, reason in reasons.items():
+            if reason and self._reasons.get(app) != reason:
+                events.setdefault(app, []).append(f"pending: {reason}")
         await self._record_reasons(reasons)
+        for app, messages in events.items():
+            if app in state.apps:
+                await app_events.record(self.client, app, messages)
         await self._refresh_metrics(state)
         self.metrics.evaluation.observe(time.perf_counter() - began)
         log.debug("evaluation at revision %d: %d placed, %d stopped, %d pending in %.1f ms", state.revision,

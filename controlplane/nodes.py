@@ -13,6 +13,7 @@ import time
 from shoal.controlplane.v1 import node_service_pb2 as npb
 from shoal.state.v1 import records_pb2 as rpb
 
+from controlplane import events as app_events
 from controlplane.errors import Conflict, InvalidSpec, NotFound
 from controlplane.etcd import EtcdClient, LeaseRenewer
 from controlplane.etcd import txn as t
@@ -85,7 +86,15 @@ class NodeRegistry:
         """Cordons the node, then removes its placements; the controller places them elsewhere and
         the node's agent stops the containers."""
         status = await self.set_schedulable(ref, False)
+        kvs, _ = await self.client.get_prefix(keys.node_placements(status.id))
         moved = await self.client.delete(keys.node_placements(status.id), prefix=True)
+        by_app: dict[str, list[str]] = {}
+        for kv in kvs:
+            placement = rpb.PlacementRecord.FromString(kv.value)
+            by_app.setdefault(placement.app, []).append(
+                f"stopped {placement.app}.{placement.index} on {status.name}: node drained, placing it again")
+        for app, messages in by_app.items():
+            await app_events.record(self.client, app, messages)
         return status, moved
 
     async def close(self) -> None:

@@ -55,6 +55,9 @@ class AppsServicer(app_service_pb2_grpc.AppsServicer):
         await self.apps.delete(request.name)
         return apb.DeleteAppResponse()
 
+    async def DescribeApp(self, request: apb.DescribeAppRequest, context: Context) -> Any:
+        return await self.apps.describe(request.name)
+
     async def ListReplicas(self, request: apb.ListReplicasRequest, context: Context) -> Any:
         return apb.ListReplicasResponse(replicas=await self.apps.list_replicas(request.app))
 

@@ -9,6 +9,7 @@ from shoal.controlplane.v1 import apps_pb2 as pb
 from shoal.controlplane.v1 import assignment_service_pb2 as asb
 from shoal.state.v1 import records_pb2 as rpb
 
+from controlplane import events as app_events
 from controlplane.apps.convert import app_from_pb, version_of
 from controlplane.apps.validate import InvalidApp, validate
 from controlplane.errors import Conflict, InvalidSpec, NotFound
@@ -105,6 +106,14 @@ class AppService:
                     error=report.error))
         return found
 
+    async def describe(self, name: str) -> spb.DescribeAppResponse:
+        status = next((s for s in await self.list_apps() if s.spec.name == name), None)
+        if status is None:
+            raise NotFound(f"no such app: {name}")
+        recorded = await app_events.read(self.client, name)
+        return spb.DescribeAppResponse(status=status, replicas=await self.list_replicas(name),
+                                       events=[spb.AppEvent(at=at, message=message) for at, message in recorded])
+
     async def _reports(self) -> dict[tuple[str, str, int], asb.ReplicaStatus]:
         kvs, _ = await self.client.get_prefix(keys.REPLICAS)
         return {keys.parse_replica(kv.key.decode()): asb.ReplicaStatus.FromString(kv.value) for kv in kvs}
@@ -122,3 +131,4 @@ class AppService:
         if not await self.client.delete(keys.app(name)):
             raise NotFound(f"no such app: {name}")
         await self.client.delete(keys.status(name))
+        await self.client.delete(keys.events(name))

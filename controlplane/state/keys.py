@@ -5,6 +5,7 @@
     /shoal/apps/<app name>                      AppRecord
     /shoal/placements/<node id>/<app>/<index>   PlacementRecord (a node's agent watches its prefix)
     /shoal/status/<app name>                    why replicas are pending (written by the leader)
+    /shoal/events/<app name>                    the app's recent events, JSON lines (written by the leader)
     /shoal/replicas/<node id>/<app>/<index>     ReplicaStatus as the node's agent last reported it
     /shoal/leader                               the control planes' election
 """
@@ -17,6 +18,7 @@ ALIVE = ROOT + "alive/"
 APPS = ROOT + "apps/"
 PLACEMENTS = ROOT + "placements/"
 STATUS = ROOT + "status/"
+EVENTS = ROOT + "events/"
 REPLICAS = ROOT + "replicas/"
 LEADER = ROOT + "leader"
 
@@ -57,3 +59,7 @@ def parse_replica(key: str) -> tuple[str, str, int]:
     """(node id, app, index) of a replica status key."""
     node_id, app_name, index = key.removeprefix(REPLICAS).split("/")
     return node_id, app_name, int(index)
+
+
+def events(app_name: str) -> str:
+    return EVENTS + app_name

@@ -62,6 +62,11 @@ def test_deploy_get_nodes_drain_scale_delete(member: AgentProcess, controlplane:
 
     assert clusterctl(server, "scale", "web", "1").code == 0
     eventually(lambda: len(member.cli_json("ps")) == 1)  # type: ignore[arg-type]
+    described = clusterctl(server, "describe", "web").out
+    assert "Replicas:   1 running, 1 placed, 1 desired" in described
+    for event in ("placed web.0 on", "node drained, placing it again", "pending: no node fits: 1 node cordoned",
+                  "stopped web.1 on", "not wanted (scaled down or deleted)"):
+        assert event in described, (event, described)
     assert clusterctl(server, "delete", "web").code == 0
     eventually(lambda: member.cli_json("ps", "-a") == [])
     missing = clusterctl(server, "delete", "web")

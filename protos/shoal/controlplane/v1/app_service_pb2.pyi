@@ -8,6 +8,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DescribeAppRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class AppEvent(_message.Message):
+    __slots__ = ("at", "message")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    at: int
+    message: str
+    def __init__(self, at: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class DescribeAppResponse(_message.Message):
+    __slots__ = ("status", "replicas", "events")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    status: AppStatus
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaInfo]
+    events: _containers.RepeatedCompositeFieldContainer[AppEvent]
+    def __init__(self, status: _Optional[_Union[AppStatus, _Mapping]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[AppEvent, _Mapping]]] = ...) -> None: ...
+
 class ListReplicasRequest(_message.Message):
     __slots__ = ("app",)
     APP_FIELD_NUMBER: _ClassVar[int]

@@ -59,6 +59,11 @@ class AppsStub:
                 request_serializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasRequest.SerializeToString,
                 response_deserializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasResponse.FromString,
                 _registered_method=True)
+        self.DescribeApp = channel.unary_unary(
+                '/shoal.controlplane.v1.Apps/DescribeApp',
+                request_serializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DescribeAppRequest.SerializeToString,
+                response_deserializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DescribeAppResponse.FromString,
+                _registered_method=True)
 
 
 class AppsServicer:
@@ -100,6 +105,13 @@ class AppsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeApp(self, request, context):
+        """One app in full: status, replicas and its recent events (placements, stops and why, pending reasons).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AppsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +139,11 @@ def add_AppsServicer_to_server(servicer, server):
                     servicer.ListReplicas,
                     request_deserializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasRequest.FromString,
                     response_serializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasResponse.SerializeToString,
+            ),
+            'DescribeApp': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeApp,
+                    request_deserializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DescribeAppRequest.FromString,
+                    response_serializer=shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DescribeAppResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +281,33 @@ class Apps:
             '/shoal.controlplane.v1.Apps/ListReplicas',
             shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasRequest.SerializeToString,
             shoal_dot_controlplane_dot_v1_dot_app__service__pb2.ListReplicasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeApp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.controlplane.v1.Apps/DescribeApp',
+            shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DescribeAppRequest.SerializeToString,
+            shoal_dot_controlplane_dot_v1_dot_app__service__pb2.DescribeAppResponse.FromString,
             options,
             channel_credentials,
             insecure,
