@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "protos"), os.path.join(ROOT, "examples")]
@@ -61,6 +62,19 @@ class LocalCluster:
         if done.returncode != 0:
             raise RuntimeError(f"clusterctl {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
+
+    def deploy(self, app_yaml: str, *flags: str) -> str:
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as spec:
+            spec.write(app_yaml)
+            spec.flush()
+            return self.ctl("deploy", "-f", spec.name, *flags)
+
+    @property
+    def apps(self) -> Any:
+        import grpc
+        from shoal.controlplane.v1 import app_service_pb2_grpc
+
+        return app_service_pb2_grpc.AppsStub(grpc.insecure_channel(self.record["server"]))
 
     def __enter__(self) -> LocalCluster:
         self.ctl("up", "--hosts", str(self.hosts), "--state-dir", self.state)

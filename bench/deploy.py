@@ -9,13 +9,10 @@ Target (issue #3): p99 < 1 s (Kubernetes' pod startup SLO is 5 s).
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 
-import grpc
 from common import LocalCluster
 from shoal.controlplane.v1 import app_service_pb2 as apb
-from shoal.controlplane.v1 import app_service_pb2_grpc
 
 
 def main() -> None:
@@ -23,19 +20,16 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=100)
     args = parser.parse_args()
     with LocalCluster(hosts=3) as cluster:
-        apps = app_service_pb2_grpc.AppsStub(grpc.insecure_channel(cluster.record["server"]))
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as spec:
-            spec.write(f"name: load\nimage: busybox:local\nargs: [sleep, '600']\nreplicas: {args.replicas}\n"
-                       "resources: {memory: 8Mi}\n")
-            spec.flush()
-            began = time.monotonic()
-            cluster.ctl("deploy", "-f", spec.name, "--detach")
-            first_running: dict[int, float] = {}
-            while len(first_running) < args.replicas and time.monotonic() - began < 300:
-                for replica in apps.ListReplicas(apb.ListReplicasRequest(app="load"), timeout=10).replicas:
-                    if replica.state == "running" and replica.index not in first_running:
-                        first_running[replica.index] = time.monotonic() - began
-                time.sleep(0.02)
+        apps = cluster.apps
+        began = time.monotonic()
+        cluster.deploy(f"name: load\nimage: busybox:local\nargs: [sleep, '600']\nreplicas: {args.replicas}\n"
+                       "resources: {memory: 8Mi}\n", "--detach")
+        first_running: dict[int, float] = {}
+        while len(first_running) < args.replicas and time.monotonic() - began < 300:
+            for replica in apps.ListReplicas(apb.ListReplicasRequest(app="load"), timeout=10).replicas:
+                if replica.state == "running" and replica.index not in first_running:
+                    first_running[replica.index] = time.monotonic() - began
+            time.sleep(0.02)
         startups = sorted(first_running.values())
         p50 = startups[len(startups) // 2]
         p99 = startups[min(len(startups) - 1, int(len(startups) * 0.99))]

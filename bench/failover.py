@@ -12,10 +12,8 @@ import argparse
 import glob
 import os
 import signal
-import tempfile
 import time
 
-import grpc
 from common import LocalCluster
 from shoal.controlplane.v1 import app_service_pb2 as apb
 from shoal.controlplane.v1 import app_service_pb2_grpc
@@ -47,12 +45,9 @@ def main() -> None:
     figures = []
     for round_ in range(args.rounds):
         with LocalCluster(hosts=3) as cluster:
-            apps = app_service_pb2_grpc.AppsStub(grpc.insecure_channel(cluster.record["server"]))
-            with tempfile.NamedTemporaryFile("w", suffix=".yaml") as spec:
-                spec.write(f"name: web\nimage: busybox:local\nargs: [sleep, '600']\nreplicas: {args.replicas}\n"
+            apps = cluster.apps
+            cluster.deploy(f"name: web\nimage: busybox:local\nargs: [sleep, '600']\nreplicas: {args.replicas}\n"
                            "resources: {memory: 16Mi}\n")
-                spec.flush()
-                cluster.ctl("deploy", "-f", spec.name)
             victim = cluster.record["agents"][0]
             began = time.monotonic()
             kill_host(cluster, victim)

@@ -36,7 +36,7 @@ def cmd_images(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     return 0
 
 
-def _chunks(path: str, tag: str) -> Iterator[apb.ImportImageRequest]:
+def archive_chunks(path: str, tag: str = "") -> Iterator[apb.ImportImageRequest]:
     yield apb.ImportImageRequest(header=apb.ImportImageHeader(tag=tag, filename=os.path.basename(path)))
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -46,7 +46,7 @@ def _chunks(path: str, tag: str) -> Iterator[apb.ImportImageRequest]:
 def cmd_import(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     if not os.path.isfile(args.file):
         raise CliError(f"{args.file}: no such file")
-    images = stub.ImportImage(_chunks(args.file, args.tag or "")).images
+    images = stub.ImportImage(archive_chunks(args.file, args.tag or "")).images
     if args.output != "table":
         output.emit(list(images), args.output)
         return 0

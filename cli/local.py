@@ -31,6 +31,7 @@ from cli import hosts as hostnet
 from cli.busybox_image import busybox_entries, layer_tar, write_oci_layout
 from cli.client import CliError, agent_stub
 from cli.config import config_path
+from cli.images import archive_chunks
 
 DEFAULT_STATE = "/var/lib/shoal/up"
 IMAGE = "busybox:local"
@@ -168,10 +169,7 @@ def _import_image(cluster: LocalCluster) -> None:
             deadline = time.monotonic() + READY_TIMEOUT
             while True:
                 try:
-                    with open(archive, "rb") as f:
-                        chunks = [apb.ImportImageRequest(header=apb.ImportImageHeader(filename="busybox.tar"))]
-                        chunks.append(apb.ImportImageRequest(chunk=f.read()))
-                    agent_stub(str(agent["address"])).ImportImage(iter(chunks), timeout=30)
+                    agent_stub(str(agent["address"])).ImportImage(archive_chunks(archive), timeout=30)
                     break
                 except grpc.RpcError:
                     if time.monotonic() > deadline:

@@ -51,11 +51,7 @@ class NodeRegistry:
 
     async def list_nodes(self) -> list[npb.NodeStatus]:
         snapshot = await load_snapshot(self.client)
-        records = {}
-        kvs, _ = await self.client.get_prefix(keys.NODES)
-        for kv in kvs:
-            record = rpb.NodeRecord.FromString(kv.value)
-            records[record.id] = record
+        records = snapshot.node_records
         statuses = []
         for node in snapshot.nodes:
             mine = [p for p in snapshot.placements if p.node_id == node.id]
@@ -69,12 +65,11 @@ class NodeRegistry:
 
     async def set_schedulable(self, ref: str, schedulable: bool) -> npb.NodeStatus:
         kvs, _ = await self.client.get_prefix(keys.NODES)
-        matches = [kv for kv in kvs if rpb.NodeRecord.FromString(kv.value).id == ref
-                   or rpb.NodeRecord.FromString(kv.value).name == ref]
+        found = [(kv, rpb.NodeRecord.FromString(kv.value)) for kv in kvs]
+        matches = [(kv, record) for kv, record in found if ref in (record.id, record.name)]
         if not matches:
             raise NotFound(f"no such node: {ref}")
-        kv = matches[0]
-        record = rpb.NodeRecord.FromString(kv.value)
+        kv, record = matches[0]
         record.schedulable = schedulable
         written = await self.client.txn([t.mod_revision(kv.key, "==", kv.mod_revision)],
                                         [t.put(kv.key, record.SerializeToString())])

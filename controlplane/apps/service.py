@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from shoal.controlplane.v1 import app_service_pb2 as spb
 from shoal.controlplane.v1 import apps_pb2 as pb
@@ -16,9 +17,16 @@ from controlplane.errors import Conflict, InvalidSpec, NotFound
 from controlplane.etcd import EtcdClient
 from controlplane.etcd import txn as t
 from controlplane.state import keys
-from controlplane.state.store import load_snapshot
+from controlplane.state.store import StateSnapshot, load_snapshot
 
 Kind = spb.AppChange
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    snapshot: StateSnapshot
+    reasons: dict[str, str]  # app -> why replicas are pending
+    reported: dict[tuple[str, str, int], asb.ReplicaStatus]  # (node, app, index) -> its agent's report
 
 
 class AppService:
@@ -61,11 +69,24 @@ class AppService:
                 raise Conflict(f"app {spec.name} was changed concurrently; apply again")
         return spb.AppChange(name=spec.name, kind=kind, version=version)
 
-    async def list_apps(self) -> list[spb.AppStatus]:
+    async def _view(self) -> _View:
+        """Everything the read APIs show, read once per call."""
         snapshot = await load_snapshot(self.client)
         reasons = {kv.key.decode().removeprefix(keys.STATUS): kv.value.decode()
                    for kv in (await self.client.get_prefix(keys.STATUS))[0]}
-        reported = await self._reports()
+        kvs, _ = await self.client.get_prefix(keys.REPLICAS)
+        reported = {keys.parse_replica(kv.key.decode()): asb.ReplicaStatus.FromString(kv.value) for kv in kvs}
+        return _View(snapshot, reasons, reported)
+
+    async def list_apps(self) -> list[spb.AppStatus]:
+        return self._statuses(await self._view())
+
+    async def list_replicas(self, app: str) -> list[spb.ReplicaInfo]:
+        return self._replicas(await self._view(), app)
+
+    @staticmethod
+    def _statuses(view: _View) -> list[spb.AppStatus]:
+        snapshot, reasons, reported = view.snapshot, view.reasons, view.reported
         statuses = []
         for name, record in sorted(snapshot.apps.items()):
             placed = sum(1 for p in snapshot.placements if p.app == name and p.version == record.version)
@@ -78,14 +99,12 @@ class AppService:
                                           else ""))
         return statuses
 
-    async def list_replicas(self, app: str) -> list[spb.ReplicaInfo]:
-        snapshot = await load_snapshot(self.client)
+    @staticmethod
+    def _replicas(view: _View, app: str) -> list[spb.ReplicaInfo]:
+        snapshot, reasons, reported = view.snapshot, view.reasons, view.reported
         if app and app not in snapshot.apps:
             raise NotFound(f"no such app: {app}")
         names = {node.id: node.name for node in snapshot.nodes}
-        reported = await self._reports()
-        reasons = {kv.key.decode().removeprefix(keys.STATUS): kv.value.decode()
-                   for kv in (await self.client.get_prefix(keys.STATUS))[0]}
         placed = {(p.app, p.index): p for p in snapshot.placements}
         found = []
         for name, record in sorted(snapshot.apps.items()):
@@ -107,16 +126,13 @@ class AppService:
         return found
 
     async def describe(self, name: str) -> spb.DescribeAppResponse:
-        status = next((s for s in await self.list_apps() if s.spec.name == name), None)
+        view = await self._view()
+        status = next((s for s in self._statuses(view) if s.spec.name == name), None)
         if status is None:
             raise NotFound(f"no such app: {name}")
         recorded = await app_events.read(self.client, name)
-        return spb.DescribeAppResponse(status=status, replicas=await self.list_replicas(name),
+        return spb.DescribeAppResponse(status=status, replicas=self._replicas(view, name),
                                        events=[spb.AppEvent(at=at, message=message) for at, message in recorded])
-
-    async def _reports(self) -> dict[tuple[str, str, int], asb.ReplicaStatus]:
-        kvs, _ = await self.client.get_prefix(keys.REPLICAS)
-        return {keys.parse_replica(kv.key.decode()): asb.ReplicaStatus.FromString(kv.value) for kv in kvs}
 
     async def scale(self, name: str, replicas: int) -> spb.AppChange:
         existing = await self.client.get(keys.app(name))

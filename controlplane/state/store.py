@@ -20,6 +20,7 @@ class StateSnapshot:
     revision: int
     nodes: list[Node] = field(default_factory=list)
     node_revisions: dict[str, int] = field(default_factory=dict)
+    node_records: dict[str, rpb.NodeRecord] = field(default_factory=dict)  # address, registration time
     apps: dict[str, rpb.AppRecord] = field(default_factory=dict)
     placements: list[Placement] = field(default_factory=list)
     placement_revisions: dict[str, int] = field(default_factory=dict)  # by placement key
@@ -35,6 +36,7 @@ async def load_snapshot(client: EtcdClient) -> StateSnapshot:
         record = rpb.NodeRecord.FromString(kv.value)
         snapshot.nodes.append(node_from_record(record, alive=record.id in alive))
         snapshot.node_revisions[record.id] = kv.mod_revision
+        snapshot.node_records[record.id] = record
     for kv in apps_kvs:
         app = rpb.AppRecord.FromString(kv.value)
         snapshot.apps[app.spec.name] = app
