@@ -16,7 +16,7 @@ DEFAULT_METRICS = "127.0.0.1:9420"
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConfig:
     state_dir: str = DEFAULT_STATE_DIR
-    listen: str = ""  # unix:///PATH or HOST:PORT; default unix://<state_dir>/agent.sock
+    listen: tuple[str, ...] = ()  # unix:///PATH or HOST:PORT each; default unix://<state_dir>/agent.sock
     cgroup_parent: str = DEFAULT_CGROUP_PARENT
     metrics_listen: str = DEFAULT_METRICS  # HOST:PORT, or "off"
     log_max_bytes: int = 10 << 20
@@ -27,17 +27,31 @@ class AgentConfig:
     advertise_address: str = ""  # HOST:PORT where the control plane reaches this agent's API
 
     @property
-    def grpc_address(self) -> str:
-        return self.listen or f"unix://{os.path.join(self.state_dir, 'agent.sock')}"
+    def grpc_addresses(self) -> tuple[str, ...]:
+        return self.listen or (f"unix://{os.path.join(self.state_dir, 'agent.sock')}",)
+
+    @property
+    def advertise(self) -> str:
+        """Where the control plane proxies logs and exec to: the flag, else the first TCP listener
+        bound to a specific address (a wildcard bind names no reachable host)."""
+        if self.advertise_address:
+            return self.advertise_address
+        for address in self.grpc_addresses:
+            host = address.rpartition(":")[0].strip("[]")
+            if not address.startswith("unix://") and host not in ("", "0.0.0.0", "::"):
+                return address
+        return ""
 
     def validate(self) -> None:
         if not os.path.isabs(self.state_dir):
             raise InvalidSpec("--state-dir", f"{self.state_dir!r} must be an absolute path")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", self.cgroup_parent.strip("/")):
             raise InvalidSpec("--cgroup-parent", f"{self.cgroup_parent!r}: a cgroup path of [A-Za-z0-9_.-] names")
-        address = self.grpc_address
-        if not (address.startswith("unix://") or re.fullmatch(r"\[?[\w.:-]*\]?:\d+", address)):
-            raise InvalidSpec("--listen", f"{address!r}: expected unix:///PATH or HOST:PORT")
+        for address in self.grpc_addresses:
+            if not (address.startswith("unix://") or re.fullmatch(r"\[?[\w.:-]*\]?:\d+", address)):
+                raise InvalidSpec("--listen", f"{address!r}: expected unix:///PATH or HOST:PORT")
+        if self.advertise_address and not re.fullmatch(r"\[?[\w.:-]+\]?:\d+", self.advertise_address):
+            raise InvalidSpec("--advertise-address", f"{self.advertise_address!r}: expected HOST:PORT")
         if self.metrics_listen != "off" and not re.fullmatch(r"[\w.-]*:\d+", self.metrics_listen):
             raise InvalidSpec("--metrics-listen", f"{self.metrics_listen!r}: expected HOST:PORT or off")
         for key in self.labels:

@@ -17,8 +17,9 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
     parser = argparse.ArgumentParser(prog="shoal-agent", description=__doc__)
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR,
                         help=f"images, containers, logs and sockets (default {DEFAULT_STATE_DIR})")
-    parser.add_argument("--listen", default="",
-                        help="unix:///PATH or HOST:PORT for the gRPC API (default unix://STATE_DIR/agent.sock)")
+    parser.add_argument("--listen", action="append", default=[],
+                        help="unix:///PATH or HOST:PORT for the gRPC API, repeatable "
+                             "(default unix://STATE_DIR/agent.sock)")
     parser.add_argument("--cgroup-parent", default=DEFAULT_CGROUP_PARENT,
                         help=f"cgroup under which containers are placed (default {DEFAULT_CGROUP_PARENT})")
     parser.add_argument("--metrics-listen", default=DEFAULT_METRICS,
@@ -29,7 +30,8 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
     parser.add_argument("--label", action="append", default=[], metavar="K=V", help="node label, repeatable")
     parser.add_argument("--node-name", default="", help="name shown in `clusterctl nodes` (default: the hostname)")
     parser.add_argument("--advertise-address", default="",
-                        help="HOST:PORT where the control plane reaches this agent (logs, exec)")
+                        help="HOST:PORT where the control plane reaches this agent for logs, exec and image "
+                             "import (default: the first --listen HOST:PORT with a specific host)")
     args = parser.parse_args(argv)
     labels = {}
     for item in args.label:
@@ -37,7 +39,7 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
         if not sep:
             parser.error(f"--label {item!r}: expected K=V")
         labels[key] = value
-    return AgentConfig(state_dir=args.state_dir, listen=args.listen, cgroup_parent=args.cgroup_parent,
+    return AgentConfig(state_dir=args.state_dir, listen=tuple(args.listen), cgroup_parent=args.cgroup_parent,
                        metrics_listen=args.metrics_listen, log_max_bytes=args.log_max_size,
                        log_max_files=args.log_max_files, server=args.server, labels=labels,
                        node_name=args.node_name, advertise_address=args.advertise_address)

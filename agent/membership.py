@@ -15,7 +15,9 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -31,10 +33,28 @@ log = logging.getLogger(__name__)
 RESTARTS = {apps_pb2.AppRestartPolicy.KIND_NO: RestartKind.NO,
             apps_pb2.AppRestartPolicy.KIND_ON_FAILURE: RestartKind.ON_FAILURE,
             apps_pb2.AppRestartPolicy.KIND_ALWAYS: RestartKind.ALWAYS}
-RECONCILE_EVERY = 2.0  # also retries replicas that failed to start (an image imported later)
-REPORT_EVERY = 1.0
+RECONCILE_EVERY = 2.0
+REPORT_EVERY = 1.0  # status is also sent right after each reconcile; this catches exits and restarts
+REPORT_BATCH = 0.05  # changes this close together go in one report
+START_CONCURRENCY = 4  # containers started at once: their mounts and execs overlap in the kernel
 BACKOFF = (0.2, 2.0)
+START_BACKOFF = (1.0, 60.0)  # a replica that cannot start is retried after 1 s, 2 s, 4 s... at most 60 s
 Key = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class StartFailure:
+    """Why a replica could not start, and when to try again: after its backoff, at once when the
+    image store changed (the missing image was imported), or when a new version is assigned."""
+
+    error: str
+    version: str
+    attempts: int
+    retry_at: float
+    images: int  # the image store's generation at the failure
+
+    def due(self, version: str, images: int, now: float) -> bool:
+        return version != self.version or images != self.images or now >= self.retry_at
 
 
 def node_id(state_dir: str) -> str:
@@ -76,8 +96,9 @@ class ClusterMember:
         self.labels = labels
         self.containers = containers
         self.desired: dict[Key, apb.Assignment] = {}
-        self.errors: dict[Key, str] = {}
+        self.failures: dict[Key, StartFailure] = {}
         self._dirty = asyncio.Event()
+        self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -169,19 +190,36 @@ class ClusterMember:
                 wanted = self.desired.get(key)
                 if wanted is None or container.spec.labels.get("shoal.version") != wanted.version:
                     await self.containers.remove(container.id, force=True)
-                    self.errors.pop(key, None)
             managed = self._managed()
-            for key, assignment in self.desired.items():
-                if key in managed:
-                    continue
-                try:
-                    created = await self.containers.create(container_spec(assignment))
-                    await self.containers.start(created.id)
-                    self.errors.pop(key, None)
-                except ShoalError as e:
-                    self.errors[key] = str(e)
-                    with contextlib.suppress(ShoalError):
-                        await self.containers.remove(f"{assignment.app}.{assignment.index}", force=True)
+            images = self.containers.images.generation
+            for key in set(self.failures) - set(self.desired):
+                del self.failures[key]
+            now = time.monotonic()
+            due = [assignment for key, assignment in self.desired.items() if key not in managed
+                   and (key not in self.failures or self.failures[key].due(assignment.version, images, now))]
+            slots = asyncio.Semaphore(START_CONCURRENCY)
+
+            async def start(assignment: apb.Assignment) -> None:
+                async with slots:
+                    await self._start(assignment, images)
+                self._changed.set()
+
+            await asyncio.gather(*(start(assignment) for assignment in due))
+        self._changed.set()
+
+    async def _start(self, assignment: apb.Assignment, images: int) -> None:
+        key = (assignment.app, assignment.index)
+        failure = self.failures.get(key)
+        try:
+            created = await self.containers.create(container_spec(assignment))
+            await self.containers.start(created.id)
+            self.failures.pop(key, None)
+        except ShoalError as e:
+            attempts = failure.attempts + 1 if failure and failure.version == assignment.version else 1
+            delay = min(START_BACKOFF[0] * 2 ** (attempts - 1), START_BACKOFF[1])
+            self.failures[key] = StartFailure(str(e), assignment.version, attempts, time.monotonic() + delay, images)
+            with contextlib.suppress(ShoalError):
+                await self.containers.remove(f"{assignment.app}.{assignment.index}", force=True)
 
     def statuses(self) -> list[apb.ReplicaStatus]:
         managed = self._managed()
@@ -189,9 +227,11 @@ class ClusterMember:
         for key, assignment in sorted(self.desired.items()):
             container = managed.get(key)
             if container is None:
+                failure = self.failures.get(key)
                 found.append(apb.ReplicaStatus(app=key[0], index=key[1], version=assignment.version,
-                                               state="failed" if key in self.errors else "pending",
-                                               error=self.errors.get(key, "")))
+                                               state="failed" if failure else "pending",
+                                               restarts=max(failure.attempts - 1, 0) if failure else 0,
+                                               error=failure.error if failure else ""))
                 continue
             found.append(apb.ReplicaStatus(
                 app=key[0], index=key[1], version=assignment.version, state=container.state.value,
@@ -207,4 +247,7 @@ class ClusterMember:
                 await assignments.ReportStatus(apb.ReportStatusRequest(node_id=self.node_id, replicas=current),
                                                timeout=10)
                 last = current
-            await asyncio.sleep(REPORT_EVERY)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), REPORT_EVERY)
+                await asyncio.sleep(REPORT_BATCH)
+            self._changed.clear()

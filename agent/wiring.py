@@ -75,14 +75,18 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_name = agent_pb2.DESCRIPTOR.services_by_name["Agent"].full_name
     reflection.enable_server_reflection([service_name, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    address = config.grpc_address
-    if address.startswith("unix://"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(address.removeprefix("unix://"))
-    server.add_insecure_port(address)
+    for address in config.grpc_addresses:
+        if address.startswith("unix://"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(address.removeprefix("unix://"))
+        try:
+            server.add_insecure_port(address)
+        except RuntimeError as e:  # grpc's "Failed to bind"
+            raise Unavailable(f"--listen {address}: cannot listen there ({e})") from None
     await server.start()
-    if address.startswith("unix://"):
-        os.chmod(address.removeprefix("unix://"), 0o600)
+    for address in config.grpc_addresses:
+        if address.startswith("unix://"):
+            os.chmod(address.removeprefix("unix://"), 0o600)
     await health_servicer.set(service_name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     metrics_server = None
@@ -92,8 +96,9 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     membership = None
     if config.server:
         member = ClusterMember(server=config.server, state_dir=config.state_dir, name=config.node_name,
-                               advertise=config.advertise_address, labels=config.labels, containers=containers)
+                               advertise=config.advertise, labels=config.labels, containers=containers)
         membership = asyncio.get_running_loop().create_task(member.run())
-    log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s, control plane %s)", address,
+    log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s, control plane %s)",
+             ", ".join(config.grpc_addresses),
              config.state_dir, config.cgroup_parent, config.metrics_listen, config.server or "none")
-    return RunningAgent(server, supervisor, containers, metrics_server, address, membership)
+    return RunningAgent(server, supervisor, containers, metrics_server, config.grpc_addresses[0], membership)

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 import grpc
 from shoal.controlplane.v1 import app_service_pb2 as apb
-from shoal.controlplane.v1 import app_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import (
+    app_service_pb2_grpc,
+    image_service_pb2_grpc,
+    node_service_pb2_grpc,
+    replica_service_pb2_grpc,
+)
 from shoal.controlplane.v1 import node_service_pb2 as npb
 
 from cli import output
@@ -30,11 +35,22 @@ POLL = 0.5
 class Cluster:
     apps: app_service_pb2_grpc.AppsStub
     nodes: node_service_pb2_grpc.NodesStub
+    replicas: replica_service_pb2_grpc.ReplicasStub
+    images: image_service_pb2_grpc.ImagesStub
 
 
 def connect(address: str) -> Cluster:
-    channel = grpc.insecure_channel(address)
-    return Cluster(app_service_pb2_grpc.AppsStub(channel), node_service_pb2_grpc.NodesStub(channel))
+    channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
+    return Cluster(app_service_pb2_grpc.AppsStub(channel), node_service_pb2_grpc.NodesStub(channel),
+                   replica_service_pb2_grpc.ReplicasStub(channel), image_service_pb2_grpc.ImagesStub(channel))
+
+
+REPLICA_HEADERS = ["REPLICA", "NODE", "STATE", "RESTARTS", "AGE", "MESSAGE"]
+
+
+def replica_rows(replicas: list[apb.ReplicaInfo]) -> list[list[str]]:
+    return [[f"{r.app}.{r.index}", r.node or "-", r.state, str(r.restarts),
+             output.since(r.placed_at / 1e9) if r.placed_at else "-", r.error or "-"] for r in replicas]
 
 
 def cmd_deploy(cluster: Cluster, args: argparse.Namespace) -> int:
@@ -95,12 +111,11 @@ def cmd_get(cluster: Cluster, args: argparse.Namespace) -> int:
                  a.pending_reason or "-"] for a in apps]
         output.table(["NAME", "IMAGE", "RUNNING", "PLACED", "VERSION", "PENDING"], rows)
         return 0
-    replicas = cluster.apps.ListReplicas(apb.ListReplicasRequest(app=args.name or "")).replicas
+    replicas = list(cluster.apps.ListReplicas(apb.ListReplicasRequest(app=args.name or "")).replicas)
     if args.output != "table":
-        output.emit(list(replicas), args.output)
+        output.emit(replicas, args.output)
         return 0
-    rows = [[f"{r.app}.{r.index}", r.node or "-", r.state, str(r.restarts), r.error or "-"] for r in replicas]
-    output.table(["REPLICA", "NODE", "STATE", "RESTARTS", "MESSAGE"], rows)
+    output.table(REPLICA_HEADERS, replica_rows(replicas))
     return 0
 
 
@@ -117,9 +132,7 @@ def cmd_describe(cluster: Cluster, args: argparse.Namespace) -> int:
     if status.pending_reason:
         print(f"Pending:    {status.pending_reason}")
     print("\nReplicas:")
-    output.table(["REPLICA", "NODE", "STATE", "RESTARTS", "MESSAGE"],
-                 [[f"{r.app}.{r.index}", r.node or "-", r.state, str(r.restarts), r.error or "-"]
-                  for r in described.replicas])
+    output.table(REPLICA_HEADERS, replica_rows(list(described.replicas)))
     print("\nEvents:")
     for event in described.events or []:
         print(f"  {output.since(event.at / 1e9)} ago\t{event.message}")

@@ -17,6 +17,10 @@ def config_path() -> str:
     return os.path.join(base, "shoal", "config.yaml")
 
 
+def server_configured(flag: str | None) -> bool:
+    return bool(flag or os.environ.get("SHOAL_SERVER") or os.path.exists(config_path()))
+
+
 def server_address(flag: str | None) -> str:
     if flag:
         return flag

@@ -13,7 +13,7 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 from shoal.agent.v1 import agent_pb2 as apb
@@ -109,12 +109,17 @@ def _forward_interrupts(stub: agent_pb2_grpc.AgentStub, container_id: str) -> si
 
 def _print_logs(responses: Iterator[apb.ContainerLogsResponse], timestamps: bool) -> None:
     for response in responses:
-        for entry in response.entries:
-            stream = sys.stderr.buffer if entry.stream == cpb.LogEntry.STREAM_STDERR else sys.stdout.buffer
-            if timestamps:
-                stream.write(entry.time.ToJsonString().encode() + b" ")
-            stream.write(entry.data)
-            stream.flush()
+        print_entries(response.entries, timestamps)
+
+
+def print_entries(entries: Iterable[cpb.LogEntry], timestamps: bool, prefix: bytes = b"") -> None:
+    for entry in entries:
+        stream = sys.stderr.buffer if entry.stream == cpb.LogEntry.STREAM_STDERR else sys.stdout.buffer
+        stream.write(prefix)
+        if timestamps:
+            stream.write(entry.time.ToJsonString().encode() + b" ")
+        stream.write(entry.data)
+        stream.flush()
 
 
 def status_text(c: cpb.Container) -> str:
@@ -144,10 +149,17 @@ def cmd_ps(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_tail(text: str) -> int:
+    if text == "all":
+        return -1
+    if not text.isdigit():
+        raise CliError(f"--tail: {text!r} is not a number of lines (or all)", 2)
+    return int(text)
+
+
 def cmd_logs(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    tail = -1 if args.tail == "all" else int(args.tail)
     _print_logs(stub.ContainerLogs(apb.ContainerLogsRequest(container=args.container, follow=args.follow,
-                                                            tail=tail)), args.timestamps)
+                                                            tail=parse_tail(args.tail))), args.timestamps)
     return 0
 
 
@@ -205,7 +217,15 @@ def cmd_stats(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     return 0
 
 
+ExecCall = Callable[[Iterator[apb.ExecRequest]], Iterator[apb.ExecResponse]]
+
+
 def cmd_exec(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    return run_exec(stub.Exec, args)
+
+
+def run_exec(call: ExecCall, args: argparse.Namespace) -> int:
+    """Drives one exec stream (the agent's own, or the control plane's proxy of it) from this terminal."""
     use_tty = args.tty and sys.stdin.isatty()
     size = shutil.get_terminal_size() if use_tty else os.terminal_size((0, 0))
     start = apb.ExecStart(container=args.container, command=args.command, tty=args.tty, env=args.env,
@@ -220,7 +240,7 @@ def cmd_exec(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     if use_tty:
         tty.setraw(sys.stdin.fileno())
     try:
-        for response in _exec_responses(stub, requests):
+        for response in _exec_responses(call, requests):
             kind = response.WhichOneof("response")
             if kind == "exit_code":
                 return response.exit_code
@@ -234,10 +254,9 @@ def cmd_exec(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     raise CliError("the exec stream ended without an exit code")
 
 
-def _exec_responses(stub: agent_pb2_grpc.AgentStub,
-                    requests: queue.Queue[apb.ExecRequest | None]) -> Iterator[apb.ExecResponse]:
+def _exec_responses(call: ExecCall, requests: queue.Queue[apb.ExecRequest | None]) -> Iterator[apb.ExecResponse]:
     try:
-        yield from stub.Exec(iter(requests.get, None))
+        yield from call(iter(requests.get, None))
     except grpc.RpcError as e:
         if e.code() is grpc.StatusCode.UNKNOWN:  # the process could not start
             details = e.details() or ""

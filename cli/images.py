@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import agent_pb2_grpc
+from shoal.agent.v1 import images_pb2 as ipb
+from shoal.controlplane.v1 import image_service_pb2 as cpb
 
 from cli import output
 from cli.client import CliError
 from cli.quantity import format_bytes
+
+if TYPE_CHECKING:
+    from cli.cluster import Cluster
 
 CHUNK = 1 << 20
 
@@ -36,24 +44,57 @@ def cmd_images(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     return 0
 
 
-def archive_chunks(path: str, tag: str = "") -> Iterator[apb.ImportImageRequest]:
-    yield apb.ImportImageRequest(header=apb.ImportImageHeader(tag=tag, filename=os.path.basename(path)))
+def file_chunks(path: str) -> Iterator[bytes]:
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
-            yield apb.ImportImageRequest(chunk=chunk)
+            yield chunk
+
+
+def archive_chunks(path: str, tag: str = "") -> Iterator[apb.ImportImageRequest]:
+    yield apb.ImportImageRequest(header=apb.ImportImageHeader(tag=tag, filename=os.path.basename(path)))
+    for chunk in file_chunks(path):
+        yield apb.ImportImageRequest(chunk=chunk)
+
+
+def _loaded(image: ipb.Image) -> str:
+    return f"Loaded image {image.id.removeprefix('sha256:')[:12]} ({', '.join(image.repo_tags) or 'untagged'})"
+
+
+def _check_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise CliError(f"{path}: no such file")
 
 
 def cmd_import(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    if not os.path.isfile(args.file):
-        raise CliError(f"{args.file}: no such file")
+    _check_file(args.file)
+    if args.node:
+        raise CliError("--node: only with a control plane (--server); this talks to one agent", 2)
     images = stub.ImportImage(archive_chunks(args.file, args.tag or "")).images
     if args.output != "table":
         output.emit(list(images), args.output)
         return 0
     for image in images:
-        names = ", ".join(image.repo_tags) or "untagged"
-        print(f"Loaded image {image.id.removeprefix('sha256:')[:12]} ({names})")
+        print(_loaded(image))
     return 0
+
+
+def cmd_import_cluster(cluster: Cluster, args: argparse.Namespace) -> int:
+    """Through the control plane into every ready node (or each --node); fails if any node failed."""
+    _check_file(args.file)
+    header = cpb.ClusterImportHeader(tag=args.tag or "", filename=os.path.basename(args.file), nodes=args.node)
+    requests = itertools.chain([cpb.ClusterImportRequest(header=header)],
+                               (cpb.ClusterImportRequest(chunk=chunk) for chunk in file_chunks(args.file)))
+    nodes = cluster.images.ImportImage(requests).nodes
+    if args.output != "table":
+        output.emit(list(nodes), args.output)
+    else:
+        for node in nodes:
+            for image in node.images:
+                print(f"{node.node}: {_loaded(image)}")
+    failed = [node for node in nodes if node.error]
+    for node in failed:
+        print(f"Error: {node.node}: {node.error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_rm(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
@@ -77,10 +118,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     images.set_defaults(handler=cmd_images)
     image = commands.add_parser("image", help="manage images")
     verbs = image.add_subparsers(dest="verb", required=True, metavar="{import,ls,rm,inspect}")
-    load = verbs.add_parser("import", help="import an OCI layout tar or a docker save archive")
+    load = verbs.add_parser("import", help="import an OCI layout tar or a docker save archive "
+                                           "(with a control plane: into every ready node)")
     load.add_argument("file")
     load.add_argument("--tag", help="also name the image NAME:TAG")
-    load.set_defaults(handler=cmd_import)
+    load.add_argument("--node", action="append", default=[], help="only into this node (repeatable; cluster only)")
+    load.set_defaults(handler=cmd_import, cluster_handler=cmd_import_cluster, target="auto")
     listing = verbs.add_parser("ls", help="list images")
     listing.set_defaults(handler=cmd_images)
     remove = verbs.add_parser("rm", help="remove images (refused while a container uses them)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -24,18 +25,20 @@ from dataclasses import asdict, dataclass, field
 
 import grpc
 from shoal.agent.v1 import agent_pb2 as apb
-from shoal.controlplane.v1 import app_service_pb2, app_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import app_service_pb2, app_service_pb2_grpc, image_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import image_service_pb2 as ipb
 from shoal.controlplane.v1 import node_service_pb2 as npb
 
 from cli import hosts as hostnet
 from cli.busybox_image import busybox_entries, layer_tar, write_oci_layout
 from cli.client import CliError, agent_stub
 from cli.config import config_path
-from cli.images import archive_chunks
+from cli.images import file_chunks
 
 DEFAULT_STATE = "/var/lib/shoal/up"
 IMAGE = "busybox:local"
 READY_TIMEOUT = 60.0
+AGENT_PORT = 7421  # in a namespace host (each has its own ports)
 
 
 @dataclass
@@ -133,7 +136,10 @@ def _start_agent(cluster: LocalCluster, index: int, network: hostnet.HostNetwork
     name = f"h{index}" if network else socket.gethostname()
     agent_dir = os.path.join(cluster.state_dir, "hosts", name) if network else os.path.join(cluster.state_dir, "agent")
     os.makedirs(agent_dir, mode=0o700, exist_ok=True)
+    # The TCP listener is what the control plane proxies logs, exec and image imports to.
+    api = f"{network.addresses[index - 1]}:{AGENT_PORT}" if network else f"127.0.0.1:{_free_port()}"
     command = [_program("shoal-agent"), "--state-dir", agent_dir, "--server", cluster.server,
+               "--listen", f"unix://{agent_dir}/agent.sock", "--listen", api,
                "--cgroup-parent", cgroup_parent(cluster.state_dir) + (f"-{name}" if network else ""),
                "--metrics-listen", f"127.0.0.1:{_free_port()}"]
     if network:
@@ -162,19 +168,17 @@ def _wait_ready(cluster: LocalCluster) -> None:
 
 
 def _import_image(cluster: LocalCluster) -> None:
+    """Through the control plane, as `clusterctl image import` does: into every ready node at once."""
     with tempfile.TemporaryDirectory(prefix="shoal-up-") as scratch:
         archive = os.path.join(scratch, "busybox.tar")
         write_oci_layout(archive, [layer_tar(busybox_entries())], name=IMAGE)
-        for agent in cluster.agents:
-            deadline = time.monotonic() + READY_TIMEOUT
-            while True:
-                try:
-                    agent_stub(str(agent["address"])).ImportImage(archive_chunks(archive), timeout=30)
-                    break
-                except grpc.RpcError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+        header = ipb.ClusterImportRequest(header=ipb.ClusterImportHeader(filename="busybox.tar"))
+        chunks = (ipb.ClusterImportRequest(chunk=chunk) for chunk in file_chunks(archive))
+        reply = image_service_pb2_grpc.ImagesStub(grpc.insecure_channel(cluster.server)).ImportImage(
+            itertools.chain([header], chunks), timeout=60)
+        failed = [f"{node.node}: {node.error}" for node in reply.nodes if node.error]
+        if failed or len(reply.nodes) < len(cluster.agents):
+            raise CliError(f"loading {IMAGE} into the nodes failed: {'; '.join(failed) or 'not every node'}")
 
 
 def _write_config(server: str) -> None:

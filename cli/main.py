@@ -1,19 +1,27 @@
-"""`clusterctl`: Docker's verbs and habits, against one Shoal agent (`--agent`, or SHOAL_AGENT)."""
+"""`clusterctl`: Docker's verbs and habits, against a Shoal cluster or one agent.
+
+Cluster commands (deploy, get, nodes...) talk to the control plane. The container verbs ps, logs,
+exec, run and `image import` talk to the control plane too when one is configured (--server,
+SHOAL_SERVER or the config file) and no agent is named; with --agent (or SHOAL_AGENT), or when no
+control plane is configured, they talk to that one agent.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import grpc
 
-from cli import cluster, containers, images
+from cli import cluster, containers, images, replicas
 from cli.client import CliError, agent_address, agent_stub, explain, fail
-from cli.config import server_address
+from cli.config import server_address, server_configured
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clusterctl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="clusterctl", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agent", help="unix:///PATH or HOST:PORT of a shoal-agent "
                                         "(default: $SHOAL_AGENT, else unix:///var/lib/shoal/agent/agent.sock)")
     parser.add_argument("--server", help="HOST:PORT of a shoal-controlplane, for cluster commands "
@@ -24,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     images.register(commands)
     cluster.register(commands)
     cluster.register_local(commands)
+    replicas.attach(commands)
     for sub in _all_subparsers(parser):
         add_output_flag(sub, default=argparse.SUPPRESS)  # `-o json` works before or after the verb
     return parser
@@ -43,13 +52,25 @@ def _all_subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPa
     return found
 
 
+def resolve_target(args: argparse.Namespace) -> str:
+    """"agent", "server" or "local"; for a verb with both forms, also picks its handler."""
+    target: str = getattr(args, "target", "agent")
+    if target == "auto":
+        use_agent = args.agent or os.environ.get("SHOAL_AGENT") or not server_configured(args.server)
+        target = "agent" if use_agent else "server"
+        if target == "server":
+            args.handler = args.cluster_handler
+    return target
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     address = ""
+    target = resolve_target(args)
     try:
-        if getattr(args, "target", "agent") == "local":
+        if target == "local":
             code = args.handler(args)
-        elif getattr(args, "target", "agent") == "server":
+        elif target == "server":
             address = server_address(args.server)
             code = args.handler(cluster.connect(address), args)
         else:

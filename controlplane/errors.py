@@ -23,3 +23,17 @@ class InvalidSpec(ControlPlaneError):
 
 class Unavailable(ControlPlaneError):
     """etcd cannot be reached right now."""
+
+
+class NotReady(ControlPlaneError):
+    """The object exists but cannot do this yet (a pending replica has no container to exec into)."""
+
+
+class AgentCallFailed(ControlPlaneError):
+    """A call proxied to a node's agent failed; carries the agent's status code name so the caller
+    sees the same code the agent gave (NOT_FOUND stays NOT_FOUND), and the node in the message."""
+
+    def __init__(self, node: str, code_name: str, details: str) -> None:
+        super().__init__(f"node {node}: {details}")
+        self.code_name = code_name
+        self.details = details

@@ -23,19 +23,32 @@ from shoal.controlplane.v1 import (
     app_service_pb2_grpc,
     assignment_service_pb2,
     assignment_service_pb2_grpc,
+    image_service_pb2,
+    image_service_pb2_grpc,
     node_service_pb2,
     node_service_pb2_grpc,
+    replica_service_pb2,
+    replica_service_pb2_grpc,
 )
 
+from controlplane.agents import AgentDirectory
 from controlplane.api.errors import ErrorInterceptor
-from controlplane.api.servicers import AppsServicer, AssignmentsServicer, NodesServicer
+from controlplane.api.servicers import (
+    AppsServicer,
+    AssignmentsServicer,
+    ImagesServicer,
+    NodesServicer,
+    ReplicasServicer,
+)
 from controlplane.apps.service import AppService
 from controlplane.assignments import AssignmentService
 from controlplane.controller import Controller
 from controlplane.etcd import EtcdClient, EtcdConfig
 from controlplane.etcd.embedded import EmbeddedEtcd, EtcdNotInstalled
+from controlplane.images import ImageDistributor
 from controlplane.metrics import ControlPlaneMetrics
 from controlplane.nodes import NodeRegistry
+from controlplane.replicas import ReplicaProxy
 from controlplane.scheduling.stack import STRATEGIES
 
 log = logging.getLogger("shoal-controlplane")
@@ -84,11 +97,16 @@ async def serve(args: argparse.Namespace) -> None:
     app_service_pb2_grpc.add_AppsServicer_to_server(AppsServicer(AppService(client)), server)
     assignment_service_pb2_grpc.add_AssignmentsServicer_to_server(
         AssignmentsServicer(AssignmentService(client)), server)
+    directory = AgentDirectory(client)
+    replica_service_pb2_grpc.add_ReplicasServicer_to_server(ReplicasServicer(ReplicaProxy(directory)), server)
+    image_service_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(ImageDistributor(directory)), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [node_service_pb2.DESCRIPTOR.services_by_name["Nodes"].full_name,
              app_service_pb2.DESCRIPTOR.services_by_name["Apps"].full_name,
-             assignment_service_pb2.DESCRIPTOR.services_by_name["Assignments"].full_name]
+             assignment_service_pb2.DESCRIPTOR.services_by_name["Assignments"].full_name,
+             replica_service_pb2.DESCRIPTOR.services_by_name["Replicas"].full_name,
+             image_service_pb2.DESCRIPTOR.services_by_name["Images"].full_name]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     server.add_insecure_port(args.listen)
     await server.start()
@@ -96,6 +114,7 @@ async def serve(args: argparse.Namespace) -> None:
     controller = Controller(client, identity=f"{socket.gethostname()}:{os.getpid()}", metrics=metrics,
                             strategy=args.strategy)
     controller_task = asyncio.get_running_loop().create_task(controller.run())
+    etcd_supervisor = asyncio.get_running_loop().create_task(embedded.supervise()) if embedded else None
     log.info("shoal-controlplane serving on %s (etcd %s)", args.listen, ",".join(endpoints))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,10 +124,13 @@ async def serve(args: argparse.Namespace) -> None:
     await asyncio.gather(controller_task, return_exceptions=True)
     await server.stop(grace=2)
     await registry.close()
+    await directory.close()
     await client.close()
     if metrics_server is not None:
         metrics_server.shutdown()
-    if embedded is not None:
+    if embedded is not None and etcd_supervisor is not None:
+        etcd_supervisor.cancel()
+        await asyncio.gather(etcd_supervisor, return_exceptions=True)
         embedded.stop()
 
 

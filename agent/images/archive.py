@@ -77,7 +77,9 @@ class _Tar:
             self.tar = tarfile.open(path, "r:*")  # noqa: SIM115 — closed by close()
             self.members = {self._clean(m.name): m for m in self.tar.getmembers()}
         except (tarfile.TarError, EOFError, OSError) as e:
-            raise ArchiveError(f"{label}: not a readable tar archive: {e}") from None
+            # tarfile lists every compression it tried, one per line: the last line is the plain-tar reason.
+            reason = str(e).strip().splitlines()[-1].lstrip("- ") if str(e).strip() else type(e).__name__
+            raise ArchiveError(f"{label}: not a readable tar archive ({reason})") from None
 
     @staticmethod
     def _clean(name: str) -> str:

@@ -65,6 +65,9 @@ class ImageStore:
         # The agent is the store's only writer, so the index lives in memory and is written through:
         # container create and start resolve images without touching the disk.
         self._tag_index = self._read_tags()
+        # Bumped whenever names change: whoever waits for an image (a cluster replica that could not
+        # start for want of it) retries at once instead of at its next backoff step.
+        self.generation = 0
         self._records = {record.id: record for record in self._read_records()}
 
     def set_in_use_check(self, in_use: Callable[[str], list[str]]) -> None:
@@ -96,6 +99,7 @@ class ImageStore:
             json.dump(tags, f, indent=1, sort_keys=True)
         os.replace(temporary, self.tags_path)
         self._tag_index = dict(tags)
+        self.generation += 1
 
     def _load(self, image_id: str, tags: dict[str, str]) -> ImageRecord:
         names = tuple(sorted(name for name, target in tags.items() if target == image_id))

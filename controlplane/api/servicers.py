@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from shoal.controlplane.v1 import app_service_pb2 as apb
-from shoal.controlplane.v1 import app_service_pb2_grpc, assignment_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import (
+    app_service_pb2_grpc,
+    assignment_service_pb2_grpc,
+    image_service_pb2_grpc,
+    node_service_pb2_grpc,
+    replica_service_pb2_grpc,
+)
 from shoal.controlplane.v1 import assignment_service_pb2 as spb
+from shoal.controlplane.v1 import image_service_pb2 as ipb
 from shoal.controlplane.v1 import node_service_pb2 as npb
+from shoal.controlplane.v1 import replica_service_pb2 as rpb
 
 from controlplane.apps.service import AppService
 from controlplane.assignments import AssignmentService
+from controlplane.images import ImageDistributor
 from controlplane.nodes import NodeRegistry
+from controlplane.replicas import ReplicaProxy
 
 Context = Any
 
@@ -73,3 +83,24 @@ class AssignmentsServicer(assignment_service_pb2_grpc.AssignmentsServicer):
     async def ReportStatus(self, request: spb.ReportStatusRequest, context: Context) -> Any:
         await self.assignments.report(request.node_id, list(request.replicas))
         return spb.ReportStatusResponse()
+
+
+class ReplicasServicer(replica_service_pb2_grpc.ReplicasServicer):
+    def __init__(self, proxy: ReplicaProxy) -> None:
+        self.proxy = proxy
+
+    async def ReplicaLogs(self, request: rpb.ReplicaLogsRequest, context: Context) -> Any:
+        async for response in self.proxy.logs(request):
+            yield response
+
+    async def ReplicaExec(self, request_iterator: Any, context: Context) -> Any:
+        async for response in self.proxy.exec(request_iterator):
+            yield response
+
+
+class ImagesServicer(image_service_pb2_grpc.ImagesServicer):
+    def __init__(self, distributor: ImageDistributor) -> None:
+        self.distributor = distributor
+
+    async def ImportImage(self, request_iterator: Any, context: Context) -> Any:
+        return ipb.ClusterImportResponse(nodes=await self.distributor.import_archive(request_iterator))

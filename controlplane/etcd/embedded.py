@@ -7,7 +7,9 @@ members (one, or a three-member cluster) on free loopback ports.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import shutil
 import signal
@@ -16,6 +18,10 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
+log = logging.getLogger(__name__)
+RESTART_BACKOFF = (0.2, 10.0)  # seconds before restarting an etcd that exited
+STABLE_RUN = 30.0  # a run this long resets the backoff
+EXIT_POLL = 0.2
 INSTALL_HINT = "install it with: apt-get install etcd-server (Debian/Ubuntu), or pass --etcd-endpoints"
 
 
@@ -82,6 +88,25 @@ class EmbeddedEtcd:
                                             start_new_session=True)
         with open(self.pid_file, "w") as f:
             f.write(str(self.process.pid))
+
+    async def supervise(self) -> None:
+        """Restarts the member whenever it exits (on the same data, so nothing is lost), backing off
+        while it keeps failing right away. Cancel this before stop()."""
+        delay = RESTART_BACKOFF[0]
+        while True:
+            started = time.monotonic()
+            while self.process is not None and self.process.poll() is None:
+                await asyncio.sleep(EXIT_POLL)
+            code = self.process.returncode if self.process is not None else None
+            if time.monotonic() - started > STABLE_RUN:
+                delay = RESTART_BACKOFF[0]
+            log.warning("embedded etcd exited (status %s); restarting it in %.1fs", code, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_BACKOFF[1])
+            try:
+                await asyncio.to_thread(self.start)
+            except OSError as e:
+                log.error("embedded etcd could not be started again: %s", e)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

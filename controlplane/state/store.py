@@ -24,6 +24,7 @@ class StateSnapshot:
     apps: dict[str, rpb.AppRecord] = field(default_factory=dict)
     placements: list[Placement] = field(default_factory=list)
     placement_revisions: dict[str, int] = field(default_factory=dict)  # by placement key
+    placed_at: dict[tuple[str, int], int] = field(default_factory=dict)  # (app, index) -> unix ns, for operators
 
 
 async def load_snapshot(client: EtcdClient) -> StateSnapshot:
@@ -41,6 +42,8 @@ async def load_snapshot(client: EtcdClient) -> StateSnapshot:
         app = rpb.AppRecord.FromString(kv.value)
         snapshot.apps[app.spec.name] = app
     for kv in placement_kvs:
-        snapshot.placements.append(placement_from_record(rpb.PlacementRecord.FromString(kv.value)))
+        placed = rpb.PlacementRecord.FromString(kv.value)
+        snapshot.placements.append(placement_from_record(placed))
+        snapshot.placed_at[(placed.app, placed.index)] = placed.created_at
         snapshot.placement_revisions[kv.key.decode()] = kv.mod_revision
     return snapshot

@@ -56,3 +56,44 @@ def test_status_text() -> None:
     assert status_text(exited).startswith("Exited (137, OOM killed)")
     assert status_text(cpb.Container(state=cpb.CONTAINER_STATE_CREATED)) == "Created"
     assert format_bytes(3 << 20) == "3.0MiB"
+
+
+def test_container_verbs_go_to_the_cluster_only_when_one_is_configured(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: object) -> None:
+    from cli.main import resolve_target
+
+    monkeypatch.setenv("SHOAL_CONFIG", f"{tmp_path}/absent.yaml")
+    monkeypatch.delenv("SHOAL_SERVER", raising=False)
+    monkeypatch.delenv("SHOAL_AGENT", raising=False)
+
+    def target(*argv: str) -> str:
+        return resolve_target(build_parser().parse_args(argv))
+
+    assert target("ps") == "agent"
+    assert target("--server", "cp:7420", "ps") == "server"
+    assert target("--server", "cp:7420", "--agent", "unix:///a.sock", "logs", "web") == "agent"
+    assert target("--server", "cp:7420", "stop", "web") == "agent"  # no cluster form
+    assert target("deploy", "-f", "app.yaml") == "server"
+    with open(f"{tmp_path}/absent.yaml", "w") as f:
+        f.write("server: cp:7420\n")
+    assert target("exec", "web", "true") == "server"
+    monkeypatch.setenv("SHOAL_AGENT", "unix:///b.sock")
+    assert target("exec", "web", "true") == "agent"
+
+
+def test_cluster_run_builds_a_one_replica_app() -> None:
+    from cli.replicas import app_name, spec_from_run
+
+    args = build_parser().parse_args(["run", "-e", "A=1", "-m", "64Mi", "--cpus", "0.5", "--restart", "on-failure:3",
+                                      "ghcr.io/team/Web_App:1.2", "serve", "--port", "80"])
+    spec = spec_from_run(args)
+    assert spec.name.startswith("web-app-") and len(spec.name) == len("web-app-") + 4
+    assert (spec.replicas, list(spec.args), dict(spec.env)) == (1, ["serve", "--port", "80"], {"A": "1"})
+    assert (spec.resources.memory_bytes, spec.resources.cpu_millis, spec.restart.max_retries) == (64 << 20, 500, 3)
+    assert app_name("registry:5000/x@sha256:abc").startswith("x-")
+    for flags, message in ((["-v", "/a:/b"], "-v: not available"), (["--network", "host"], "--network"),
+                           (["--restart", "sometimes"], "--restart"), (["-e", "NOVALUE"], "-e: 'NOVALUE'"),
+                           (["-m", "lots"], "memory")):
+        with pytest.raises(CliError, match=message) as raised:
+            spec_from_run(build_parser().parse_args(["run", *flags, "busybox"]))
+        assert raised.value.code == 2

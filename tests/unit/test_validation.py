@@ -62,7 +62,8 @@ def test_docker_merge_rules() -> None:
 @pytest.mark.parametrize(("config", "flag"), [
     (AgentConfig(state_dir="relative"), "--state-dir"),
     (AgentConfig(cgroup_parent="bad parent"), "--cgroup-parent"),
-    (AgentConfig(listen="nonsense"), "--listen"),
+    (AgentConfig(listen=("unix:///run/a.sock", "nonsense")), "--listen"),
+    (AgentConfig(advertise_address="no-port"), "--advertise-address"),
     (AgentConfig(metrics_listen="nope"), "--metrics-listen"),
 ])
 def test_agent_flags_are_validated(config: AgentConfig, flag: str) -> None:
@@ -71,4 +72,14 @@ def test_agent_flags_are_validated(config: AgentConfig, flag: str) -> None:
 
 
 def test_default_listen_lives_in_the_state_dir() -> None:
-    assert AgentConfig(state_dir="/srv/a").grpc_address == "unix:///srv/a/agent.sock"
+    assert AgentConfig(state_dir="/srv/a").grpc_addresses == ("unix:///srv/a/agent.sock",)
+
+
+@pytest.mark.parametrize(("listen", "flag", "advertised"), [
+    ((), "", ""),
+    (("unix:///a.sock", "0.0.0.0:7421", "10.1.2.3:7421"), "", "10.1.2.3:7421"),
+    (("unix:///a.sock", "10.1.2.3:7421"), "node1.example:7421", "node1.example:7421"),
+])
+def test_advertised_address_is_the_first_specific_tcp_listener(listen: tuple[str, ...], flag: str,
+                                                               advertised: str) -> None:
+    assert AgentConfig(listen=listen, advertise_address=flag).advertise == advertised
