@@ -60,14 +60,16 @@ class AssignmentService:
         return found
 
     async def report(self, node_id: str, replicas: Sequence[pb.ReplicaStatus]) -> None:
-        """A report replaces everything the node reported before (replicas it no longer runs vanish)."""
+        """A report replaces everything the node reported before (replicas it no longer runs vanish).
+        Only what changed is written: agents report often, and every write wakes every watcher."""
         if not node_id:
             raise InvalidSpec("node_id", "required")
         current = {keys.replica(node_id, r.app, r.index): r.SerializeToString() for r in replicas}
         existing, _ = await self.client.get_prefix(keys.node_replicas(node_id))
+        stored = {kv.key.decode(): kv.value for kv in existing}
         # etcd refuses a transaction that deletes a range and puts keys inside it, so stale keys are
         # deleted one by one next to the puts.
-        operations = [t.delete(kv.key) for kv in existing if kv.key.decode() not in current]
-        operations += [t.put(key, value) for key, value in current.items()]
+        operations = [t.delete(key) for key in stored if key not in current]
+        operations += [t.put(key, value) for key, value in current.items() if stored.get(key) != value]
         for start in range(0, len(operations), REPORT_CHUNK):
             await self.client.txn([], operations[start:start + REPORT_CHUNK])

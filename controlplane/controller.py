@@ -21,7 +21,7 @@ from shoal.controlplane.v1.assignment_service_pb2 import ReplicaStatus
 
 from controlplane import events as app_events
 from controlplane.apps.convert import scheduling_app
-from controlplane.etcd import Election, EtcdClient, EtcdError, LeaseKeeper, fence
+from controlplane.etcd import Election, EtcdClient, EtcdError, LeaseKeeper, WatchReset, fence
 from controlplane.etcd.watch import watch_prefix
 from controlplane.metrics import ControlPlaneMetrics
 from controlplane.scheduling.reconciler import Reconciliation, reconcile
@@ -33,6 +33,7 @@ from controlplane.state.store import StateSnapshot, load_snapshot
 
 log = logging.getLogger(__name__)
 TICK = 1.0
+SCHEDULING_INPUTS = (keys.NODES, keys.ALIVE, keys.APPS, keys.PLACEMENTS)
 LEADER_TTL = 10
 
 
@@ -60,8 +61,12 @@ class Controller:
             watcher.cancel()
 
     async def _watch(self) -> None:
-        async for _ in watch_prefix(self.client, keys.ROOT):
-            self._changed.set()
+        """Evaluates again when what scheduling reads changes; the agents' status reports, events and
+        pending reasons (most of the writes) do not wake it."""
+        async for change in watch_prefix(self.client, keys.ROOT):
+            if isinstance(change, WatchReset) or any(
+                    event.kv.key.decode().startswith(SCHEDULING_INPUTS) for event in change.events):
+                self._changed.set()
 
     async def _lead(self) -> None:
         keeper = await LeaseKeeper.grant(self.client, LEADER_TTL)
