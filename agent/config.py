@@ -11,6 +11,7 @@ from agent.errors import InvalidSpec
 DEFAULT_STATE_DIR = "/var/lib/shoal/agent"
 DEFAULT_CGROUP_PARENT = "shoal"
 DEFAULT_METRICS = "127.0.0.1:9420"
+DEFAULT_CERTS_DIR = "/etc/shoal/certs.d"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,6 +26,9 @@ class AgentConfig:
     labels: dict[str, str] = field(default_factory=dict)
     node_name: str = ""  # default: the hostname
     advertise_address: str = ""  # HOST:PORT where the control plane reaches this agent's API
+    insecure_registries: tuple[str, ...] = ()  # host:port pulled over plain HTTP
+    registry_certs_dir: str = DEFAULT_CERTS_DIR
+    registry_auth_file: str = ""  # Docker-style config.json for pulls that bring no credentials
 
     @property
     def grpc_addresses(self) -> tuple[str, ...]:

@@ -34,3 +34,7 @@ class Unavailable(ShoalError):
 
 class Failed(ShoalError):
     """The operation was valid but the kernel or the image made it fail (e.g. the command does not exist)."""
+
+
+class AccessDenied(ShoalError):
+    """Someone else (a registry) refused the credentials, or access without them."""

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 
-from agent.config import DEFAULT_CGROUP_PARENT, DEFAULT_METRICS, DEFAULT_STATE_DIR, AgentConfig
+from agent.config import DEFAULT_CERTS_DIR, DEFAULT_CGROUP_PARENT, DEFAULT_METRICS, DEFAULT_STATE_DIR, AgentConfig
 from agent.errors import ShoalError
 from agent.wiring import start_agent
 
@@ -32,6 +32,12 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
     parser.add_argument("--advertise-address", default="",
                         help="HOST:PORT where the control plane reaches this agent for logs, exec and image "
                              "import (default: the first --listen HOST:PORT with a specific host)")
+    parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST:PORT",
+                        help="pull from this registry over plain HTTP (loopback registries always may)")
+    parser.add_argument("--registry-certs-dir", default=DEFAULT_CERTS_DIR,
+                        help=f"DIR/HOST:PORT/ca.crt is trusted for that registry (default {DEFAULT_CERTS_DIR})")
+    parser.add_argument("--registry-auth-file", default="",
+                        help="Docker-style config.json with the credentials for pulls (e.g. /root/.docker/config.json)")
     args = parser.parse_args(argv)
     labels = {}
     for item in args.label:
@@ -42,7 +48,9 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
     return AgentConfig(state_dir=args.state_dir, listen=tuple(args.listen), cgroup_parent=args.cgroup_parent,
                        metrics_listen=args.metrics_listen, log_max_bytes=args.log_max_size,
                        log_max_files=args.log_max_files, server=args.server, labels=labels,
-                       node_name=args.node_name, advertise_address=args.advertise_address)
+                       node_name=args.node_name, advertise_address=args.advertise_address,
+                       insecure_registries=tuple(args.insecure_registry), registry_certs_dir=args.registry_certs_dir,
+                       registry_auth_file=args.registry_auth_file)
 
 
 async def serve(config: AgentConfig) -> None:

@@ -22,7 +22,7 @@ from agent.cgroups import NoCgroups, manager_for
 from agent.config import AgentConfig
 from agent.containers.service import ContainerService
 from agent.errors import Unavailable
-from agent.images.service import ImageService
+from agent.images.service import ImageService, RegistrySettings
 from agent.images.store import ImageStore
 from agent.membership import ClusterMember
 from agent.metrics import AgentMetrics
@@ -70,7 +70,8 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
 
     server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
     agent_pb2_grpc.add_AgentServicer_to_server(
-        AgentServicer(containers, ImageService(store, os.path.join(config.state_dir, "spool"))), server)
+        AgentServicer(containers, ImageService(store, os.path.join(config.state_dir, "spool"), RegistrySettings(
+            config.insecure_registries, config.registry_certs_dir, config.registry_auth_file))), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_name = agent_pb2.DESCRIPTOR.services_by_name["Agent"].full_name

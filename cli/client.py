@@ -32,7 +32,8 @@ def agent_stub(address: str) -> agent_pb2_grpc.AgentStub:
 def explain(error: grpc.RpcError, address: str) -> str:
     code = error.code()
     details = error.details() or code.name
-    if code is grpc.StatusCode.UNAVAILABLE and ("connect" in details.lower() or "No such file" in details):
+    if code is grpc.StatusCode.UNAVAILABLE and details.startswith(("failed to connect", "Connection refused",
+                                                                   "Socket closed")):
         what = "the agent" if address.startswith("unix://") else "the server"
         return f"cannot reach {what} at {address}: is it running? ({details})"
     return str(details)

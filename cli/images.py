@@ -17,6 +17,7 @@ from shoal.controlplane.v1 import image_service_pb2 as cpb
 from cli import output
 from cli.client import CliError
 from cli.quantity import format_bytes
+from cli.registry import registry_of, stored_login
 
 if TYPE_CHECKING:
     from cli.cluster import Cluster
@@ -97,6 +98,36 @@ def cmd_import_cluster(cluster: Cluster, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_pull(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    """Docker's pull output: a line per layer as it completes (live figures on a terminal)."""
+    login = stored_login(registry_of(args.image))
+    request = apb.PullImageRequest(reference=args.image)
+    if login:
+        request.auth.username, request.auth.password = login
+    live = sys.stdout.isatty() and args.output == "table"
+    finished: set[str] = set()
+    image = None
+    for update in stub.PullImage(request):
+        if update.HasField("image"):
+            image = update.image
+            break
+        short = update.layer.removeprefix("sha256:")[:12]
+        if update.total and update.current >= update.total and update.layer not in finished:
+            finished.add(update.layer)
+            if args.output == "table":
+                print(f"\r{short}: Pull complete ({format_bytes(update.total)})" + " " * 20, flush=True)
+        elif live:
+            print(f"\r{short}: Downloading {format_bytes(update.current)}/{format_bytes(update.total)}",
+                  end="", flush=True)
+    if image is None:
+        raise CliError("the pull ended without an image")
+    if args.output != "table":
+        output.emit(image, args.output)
+        return 0
+    print(f"Pulled {args.image} (id {image.id.removeprefix('sha256:')[:12]}, {format_bytes(image.size_bytes)})")
+    return 0
+
+
 def cmd_rm(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     for ref in args.images:
         response = stub.RemoveImage(apb.RemoveImageRequest(image=ref))
@@ -117,13 +148,16 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     images = commands.add_parser("images", help="list images")
     images.set_defaults(handler=cmd_images)
     image = commands.add_parser("image", help="manage images")
-    verbs = image.add_subparsers(dest="verb", required=True, metavar="{import,ls,rm,inspect}")
+    verbs = image.add_subparsers(dest="verb", required=True, metavar="{import,pull,ls,rm,inspect}")
     load = verbs.add_parser("import", help="import an OCI layout tar or a docker save archive "
                                            "(with a control plane: into every ready node)")
     load.add_argument("file")
     load.add_argument("--tag", help="also name the image NAME:TAG")
     load.add_argument("--node", action="append", default=[], help="only into this node (repeatable; cluster only)")
     load.set_defaults(handler=cmd_import, cluster_handler=cmd_import_cluster, target="auto")
+    pull = verbs.add_parser("pull", help="pull an image from a registry (credentials: clusterctl registry login)")
+    pull.add_argument("image")
+    pull.set_defaults(handler=cmd_pull)
     listing = verbs.add_parser("ls", help="list images")
     listing.set_defaults(handler=cmd_images)
     remove = verbs.add_parser("rm", help="remove images (refused while a container uses them)")

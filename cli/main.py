@@ -14,7 +14,7 @@ import sys
 
 import grpc
 
-from cli import cluster, containers, images, replicas
+from cli import cluster, containers, images, registry, replicas
 from cli.client import CliError, agent_address, agent_stub, explain, fail
 from cli.config import server_address, server_configured
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     images.register(commands)
     cluster.register(commands)
     cluster.register_local(commands)
+    registry.register(commands)
     replicas.attach(commands)
     for sub in _all_subparsers(parser):
         add_output_flag(sub, default=argparse.SUPPRESS)  # `-o json` works before or after the verb

@@ -18,6 +18,7 @@ STATUS: dict[type[errors.ShoalError], grpc.StatusCode] = {
     errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     errors.InvalidSpec: grpc.StatusCode.INVALID_ARGUMENT,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.AccessDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.Failed: grpc.StatusCode.UNKNOWN,
 }
 

@@ -12,6 +12,7 @@ from shoal.agent.v1 import agent_pb2_grpc
 from agent.api import convert, exec_stream
 from agent.containers.service import ContainerService
 from agent.errors import InvalidSpec
+from agent.images.registry import Credentials
 from agent.images.service import ImageService
 
 Context = Any  # grpc.aio.ServicerContext
@@ -85,6 +86,34 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
 
         records = await self.images.import_stream(chunks(), first.header.filename, first.header.tag)
         return apb.ImportImageResponse(images=[convert.image_to_pb(r) for r in records])
+
+    async def PullImage(self, request: apb.PullImageRequest, context: Context) -> Any:
+        """Progress from the download thread is handed to the event loop; only the latest figure of
+        each layer is kept, so a slow client never holds the download back."""
+        loop = asyncio.get_running_loop()
+        latest: dict[str, tuple[int, int]] = {}
+        changed = asyncio.Event()
+
+        def progress(layer: str, current: int, total: int) -> None:
+            latest[layer] = (current, total)
+            loop.call_soon_threadsafe(changed.set)
+
+        auth = request.auth if request.HasField("auth") else None
+        credentials = Credentials(auth.username, auth.password) if auth and auth.username else None
+        pulling = asyncio.ensure_future(self.images.pull(request.reference, credentials, progress))
+        try:
+            while not pulling.done():
+                waiter = asyncio.ensure_future(changed.wait())
+                await asyncio.wait({pulling, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                changed.clear()
+                for layer, (current, total) in list(latest.items()):
+                    yield apb.PullImageProgress(layer=layer, current=current, total=total)
+                latest.clear()
+            yield apb.PullImageProgress(image=convert.image_to_pb(pulling.result()))
+        finally:
+            if not pulling.done():
+                pulling.cancel()
 
     async def ListImages(self, request: apb.ListImagesRequest, context: Context) -> Any:
         return apb.ListImagesResponse(images=[convert.image_to_pb(r) for r in self.images.images_list()])

@@ -70,6 +70,16 @@ def host_platform() -> tuple[str, str]:
     return "linux", ARCHITECTURES.get(platform.machine(), platform.machine())
 
 
+def platform_manifest(index: dict[str, Any]) -> dict[str, Any] | None:
+    """The descriptor in an image index (manifest list) for this host's platform, if any."""
+    wanted_os, wanted_arch = host_platform()
+    for candidate in index.get("manifests") or []:
+        plat = candidate.get("platform") or {}
+        if plat.get("os") == wanted_os and plat.get("architecture") == wanted_arch:
+            return candidate  # type: ignore[no-any-return]
+    return None
+
+
 class _Tar:
     def __init__(self, path: str, label: str) -> None:
         self.label = label
@@ -183,12 +193,10 @@ def _resolve_index(tar: _Tar, descriptor: dict[str, Any], where: str, depth: int
     if media_type not in INDEX_TYPES or depth > 4:
         raise ArchiveError(f"{tar.label}: {where}: unsupported media type {media_type!r}")
     index = json.loads(_verified_blob(tar, descriptor, where))
-    wanted_os, wanted_arch = host_platform()
-    for candidate in index.get("manifests") or []:
-        plat = candidate.get("platform") or {}
-        if plat.get("os") == wanted_os and plat.get("architecture") == wanted_arch:
-            return _resolve_index(tar, candidate, f"{where} ({wanted_os}/{wanted_arch})", depth + 1)
-    raise ArchiveError(f"{tar.label}: {where}: no manifest for platform {wanted_os}/{wanted_arch}")
+    candidate = platform_manifest(index)
+    if candidate is None:
+        raise ArchiveError(f"{tar.label}: {where}: no manifest for platform {'/'.join(host_platform())}")
+    return _resolve_index(tar, candidate, f"{where} ({'/'.join(host_platform())})", depth + 1)
 
 
 def _from_manifest(tar: _Tar, manifest_bytes: bytes, where: str, names: tuple[str, ...]) -> ArchiveImage:

@@ -110,10 +110,17 @@ class ImageStore:
         return sorted((self._load(i, tags) for i in self._records), key=lambda r: (r.repo_tags or ("~",), r.id))
 
     def resolve(self, ref: str) -> ImageRecord:
-        """By `name:tag` (tag defaults to latest), full id, or a unique id prefix (with or without sha256:)."""
+        """By `name:tag` (tag defaults to latest), `name@sha256:<manifest digest>`, full id, or a unique id
+        prefix (with or without sha256:)."""
         tags = self._tags()
         if not ref:
             raise InvalidSpec("image", "an image reference, id or id prefix")
+        _, at, digest = ref.partition("@")
+        if at and reference.DIGEST.match(digest):  # as pulled: by manifest digest
+            for record in self._records.values():
+                if record.manifest_digest == digest:
+                    return self._load(record.id, tags)
+            raise NotFound(f"image {ref!r} not found: pull it first (clusterctl image pull {ref})")
         with contextlib.suppress(reference.ReferenceError):
             image_id = tags.get(reference.normalize(ref))
             if image_id:
@@ -125,7 +132,8 @@ class ImageStore:
                 return self._load(matches[0], tags)
             if len(matches) > 1:
                 raise InvalidSpec("image", f"id prefix {ref!r} matches {len(matches)} images; give more characters")
-        raise NotFound(f"image {ref!r} not found: import it first (clusterctl image import FILE)")
+        raise NotFound(f"image {ref!r} not found: pull it (clusterctl image pull {ref}) or import it "
+                       "(clusterctl image import FILE)")
 
     def lower_dirs(self, record: ImageRecord) -> list[str]:
         """Overlay lower directories for the image, topmost first, relative to layers_dir."""
@@ -139,13 +147,27 @@ class ImageStore:
                 extra_name = reference.normalize(tag)
             except reference.ReferenceError as e:
                 raise InvalidSpec("tag", str(e)) from None
+
+        def read() -> tuple[list[ArchiveImage], Callable[[], None]]:
+            try:
+                return read_archive(path, label)
+            except ArchiveError as e:
+                raise Failed(str(e)) from None
+
+        return self._import(read, label, extra_name)
+
+    def import_image(self, image: ArchiveImage, label: str) -> ImageRecord:
+        """One image whose layers are opened on demand (a pull: layers already here are not fetched)."""
+        [record] = self._import(lambda: ([image], lambda: None), label, "")
+        return record
+
+    def _import(self, read: Callable[[], tuple[list[ArchiveImage], Callable[[], None]]], label: str,
+                extra_name: str) -> list[ImageRecord]:
+        """All or nothing: whatever a failed import added (blobs, layers, records) is removed again."""
         with self._lock:
             added: list[str] = []
             try:
-                try:
-                    images, close = read_archive(path, label)
-                except ArchiveError as e:
-                    raise Failed(str(e)) from None
+                images, close = read()
                 try:
                     records = [self._import_one(image, added, label) for image in images]
                 finally:
@@ -215,7 +237,7 @@ class ImageStore:
                     digest.update(chunk)
                     out.write(chunk)
             if "sha256:" + digest.hexdigest() != layer.digest:
-                raise Failed(f"{where}: content does not match its digest (archive corrupted or tampered with)")
+                raise Failed(f"{where}: content does not match its digest (corrupted or tampered with)")
             os.replace(temporary, path)
         finally:
             with contextlib.suppress(FileNotFoundError):

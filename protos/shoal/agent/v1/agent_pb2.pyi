@@ -206,6 +206,34 @@ class ImportImageResponse(_message.Message):
     images: _containers.RepeatedCompositeFieldContainer[_images_pb2.Image]
     def __init__(self, images: _Optional[_Iterable[_Union[_images_pb2.Image, _Mapping]]] = ...) -> None: ...
 
+class RegistryAuth(_message.Message):
+    __slots__ = ("username", "password")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    password: str
+    def __init__(self, username: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class PullImageRequest(_message.Message):
+    __slots__ = ("reference", "auth")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    auth: RegistryAuth
+    def __init__(self, reference: _Optional[str] = ..., auth: _Optional[_Union[RegistryAuth, _Mapping]] = ...) -> None: ...
+
+class PullImageProgress(_message.Message):
+    __slots__ = ("layer", "current", "total", "image")
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    layer: str
+    current: int
+    total: int
+    image: _images_pb2.Image
+    def __init__(self, layer: _Optional[str] = ..., current: _Optional[int] = ..., total: _Optional[int] = ..., image: _Optional[_Union[_images_pb2.Image, _Mapping]] = ...) -> None: ...
+
 class ListImagesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

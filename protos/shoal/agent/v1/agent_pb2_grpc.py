@@ -99,6 +99,11 @@ class AgentStub:
                 request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.ListImagesRequest.SerializeToString,
                 response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.ListImagesResponse.FromString,
                 _registered_method=True)
+        self.PullImage = channel.unary_stream(
+                '/shoal.agent.v1.Agent/PullImage',
+                request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageRequest.SerializeToString,
+                response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageProgress.FromString,
+                _registered_method=True)
         self.InspectImage = channel.unary_unary(
                 '/shoal.agent.v1.Agent/InspectImage',
                 request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.InspectImageRequest.SerializeToString,
@@ -206,6 +211,17 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PullImage(self, request, context):
+        """Pulls an image from a registry (OCI distribution API), streaming each layer's download
+        progress; the last message carries the image. Layers already stored are not fetched again.
+        NOT_FOUND (no such repository, tag or platform), PERMISSION_DENIED (the registry refused the
+        credentials), UNAVAILABLE (the registry cannot be reached), UNKNOWN (it broke the protocol
+        or a digest). A failed pull leaves nothing in the store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def InspectImage(self, request, context):
         """One image by reference, id or id prefix.
         """
@@ -287,6 +303,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.ListImages,
                     request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.ListImagesRequest.FromString,
                     response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.ListImagesResponse.SerializeToString,
+            ),
+            'PullImage': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullImage,
+                    request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageRequest.FromString,
+                    response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageProgress.SerializeToString,
             ),
             'InspectImage': grpc.unary_unary_rpc_method_handler(
                     servicer.InspectImage,
@@ -650,6 +671,33 @@ class Agent:
             '/shoal.agent.v1.Agent/ListImages',
             shoal_dot_agent_dot_v1_dot_agent__pb2.ListImagesRequest.SerializeToString,
             shoal_dot_agent_dot_v1_dot_agent__pb2.ListImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.agent.v1.Agent/PullImage',
+            shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageRequest.SerializeToString,
+            shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageProgress.FromString,
             options,
             channel_credentials,
             insecure,

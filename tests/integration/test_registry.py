@@ -1,0 +1,221 @@
+"""Pulling from a real registry: Debian's docker-registry (the reference implementation of the
+distribution API) on loopback, with images pushed by skopeo, a client nobody here wrote."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from cli.busybox_image import ARCH, Entry, busybox_entries, image_config, layer_tar
+from tests.integration.harness import ENV, AgentProcess, free_port
+
+if os.geteuid() != 0:
+    pytest.skip("the integration level needs root", allow_module_level=True)
+if not (shutil.which("docker-registry") and shutil.which("skopeo") and shutil.which("htpasswd")):
+    pytest.skip("needs docker-registry, skopeo and htpasswd (apt-get install docker-registry skopeo "
+                "apache2-utils)", allow_module_level=True)
+
+
+@dataclass
+class Registry:
+    address: str
+    storage: str
+    process: subprocess.Popen[bytes]
+
+    def push_layout(self, layout: str, image: str, *flags: str) -> None:
+        """skopeo copy from an OCI image layout directory; `--all` pushes every platform of an index."""
+        done = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", *flags, f"oci:{layout}:latest",
+                               f"docker://{self.address}/{image}"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    def blob_path(self, digest: str) -> str:
+        hex_digest = digest.removeprefix("sha256:")
+        return os.path.join(self.storage, "docker/registry/v2/blobs/sha256", hex_digest[:2], hex_digest, "data")
+
+
+def _start_registry(root: str, users: str = "") -> Registry:
+    os.makedirs(root, exist_ok=True)
+    address = f"127.0.0.1:{free_port()}"
+    config = {"version": 0.1, "log": {"level": "warn"}, "http": {"addr": address},
+              "storage": {"filesystem": {"rootdirectory": os.path.join(root, "data")}}}
+    if users:
+        config["auth"] = {"htpasswd": {"realm": "shoal-test", "path": users}}
+    with open(os.path.join(root, "config.yml"), "w") as f:
+        json.dump(config, f)  # JSON is YAML
+    log = open(os.path.join(root, "registry.log"), "ab")
+    process = subprocess.Popen(["docker-registry", "serve", os.path.join(root, "config.yml")], stdout=log,
+                               stderr=log)
+    log.close()
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://{address}/v2/", timeout=1).close()
+            break
+        except urllib.error.HTTPError:  # 401 with auth: it serves
+            break
+        except OSError:
+            time.sleep(0.05)
+    return Registry(address, os.path.join(root, "data"), process)
+
+
+def _stop(registry: Registry) -> None:
+    registry.process.terminate()
+    registry.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def registry(test_root: str) -> Iterator[Registry]:
+    started = _start_registry(os.path.join(test_root, "registry"))
+    try:
+        yield started
+    finally:
+        _stop(started)
+
+
+def _blob(layout: str, data: bytes) -> dict[str, object]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with open(os.path.join(layout, "blobs/sha256", digest.removeprefix("sha256:")), "wb") as f:
+        f.write(data)
+    return {"digest": digest, "size": len(data)}
+
+
+def write_layout(layout: str, layers: list[bytes], platforms: tuple[str, ...] = (ARCH,),
+                 env: str = "") -> None:
+    """An OCI image layout directory: one manifest per platform (each with its own config), under
+    one image index, named `latest` in the layout. Layers are gzip-compressed, so each has a digest
+    apart from its diff_id."""
+    os.makedirs(os.path.join(layout, "blobs/sha256"), exist_ok=True)
+    compressed = [_blob(layout, gzip.compress(layer, mtime=0)) for layer in layers]
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    manifests = []
+    for arch in platforms:
+        config = json.loads(image_config(diff_ids, {"Env": [f"PLATFORM={arch}", *([env] if env else [])]}))
+        config["architecture"] = arch
+        config_blob = _blob(layout, json.dumps(config).encode())
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_blob},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob}
+                               for blob in compressed]}
+        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "platform": {"os": "linux", "architecture": arch},
+                          **_blob(layout, json.dumps(manifest).encode())})
+    nested = _blob(layout, json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                       "manifests": manifests}).encode())
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json", **nested,
+            "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, f)
+    with open(os.path.join(layout, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+
+
+def _extra_layer(name: str, size: int) -> bytes:
+    return layer_tar([Entry("data", kind=tarfile.DIRTYPE, mode=0o755), Entry(f"data/{name}", os.urandom(size))])
+
+
+def test_pull_and_run_an_image_pushed_by_skopeo(agent: AgentProcess, registry: Registry, test_root: str) -> None:
+    layout = os.path.join(test_root, "layout-multi")
+    write_layout(layout, [layer_tar(busybox_entries()), *(_extra_layer(f"l{i}", 64 << 10) for i in range(3))],
+                 platforms=("s390x" if ARCH != "s390x" else "arm64", ARCH))
+    registry.push_layout(layout, "team/tool:v1", "--all")
+    image = f"{registry.address}/team/tool:v1"
+    pulled = agent.cli("image", "pull", image)
+    assert pulled.code == 0, pulled.err
+    # The busybox layer is the one busybox:test already brought (same blob): only the other three come.
+    assert pulled.out.count("Pull complete") == 3 and f"Pulled {image}" in pulled.out
+    ran = agent.cli("run", "--rm", image, "sh", "-c", "echo $PLATFORM; ls /data")
+    assert (ran.code, ran.out) == (0, f"{ARCH}\nl0\nl1\nl2\n"), ran.err  # this host's platform, every layer
+
+    again = agent.cli("image", "pull", image)  # nothing new to fetch
+    assert again.code == 0 and "Pull complete" not in again.out
+    [listed] = [i for i in agent.cli_json("images") if image in i["repo_tags"]]  # type: ignore[union-attr]
+    by_digest = agent.cli("run", "--rm", f"{registry.address}/team/tool@{listed['manifest_digest']}", "true")
+    assert by_digest.code == 0, by_digest.err
+    assert agent.cli("image", "rm", image).code == 0
+
+
+def test_registry_errors_are_clear_and_leave_the_store_as_it_was(agent: AgentProcess, registry: Registry,
+                                                                  test_root: str) -> None:
+    before = agent.cli_json("images")
+    blobs = os.path.join(agent.state_dir, "images", "blobs")
+    blobs_before = sorted(os.listdir(blobs))
+
+    missing = agent.cli("image", "pull", f"{registry.address}/team/none:v1")
+    assert missing.code == 1 and "answered 404" in missing.err and "MANIFEST_UNKNOWN" in missing.err
+
+    layout = os.path.join(test_root, "layout-tampered")
+    big = _extra_layer("big", 256 << 10)
+    write_layout(layout, [layer_tar(busybox_entries()), big])
+    registry.push_layout(layout, "team/tampered:v1")
+    tampered = registry.blob_path("sha256:" + hashlib.sha256(gzip.compress(big, mtime=0)).hexdigest())
+    with open(tampered, "r+b") as f:
+        f.seek(1000)
+        f.write(b"\0" * 16)
+    corrupt = agent.cli("image", "pull", f"{registry.address}/team/tampered:v1")
+    assert corrupt.code == 1 and "does not match its digest" in corrupt.err, corrupt.err
+
+    gone = f"127.0.0.1:{free_port()}"
+    unreachable = agent.cli("image", "pull", f"{gone}/team/tool:v1")
+    assert unreachable.code == 1 and f"cannot reach registry {gone}" in unreachable.err
+    bad = agent.cli("image", "pull", "Not/A/Valid:Name")
+    assert bad.code == 1 and "invalid image name" in bad.err
+
+    assert agent.cli_json("images") == before
+    assert sorted(os.listdir(blobs)) == blobs_before  # no partial or unverified blob stayed
+    assert not [n for n in os.listdir(os.path.join(agent.state_dir, "images", "layers")) if n.startswith(".tmp")]
+
+
+def test_basic_auth_with_credentials_from_registry_login(agent: AgentProcess, test_root: str) -> None:
+    root = os.path.join(test_root, "registry-auth")
+    os.makedirs(root, exist_ok=True)
+    users = os.path.join(root, "htpasswd")
+    subprocess.run(["htpasswd", "-Bbc", users, "alice", "s3cret"], check=True, capture_output=True)
+    private = _start_registry(root, users=users)
+    previous = ENV.get("DOCKER_CONFIG")
+    ENV["DOCKER_CONFIG"] = os.path.join(root, "docker")
+    try:
+        layout = os.path.join(root, "layout")
+        write_layout(layout, [layer_tar(busybox_entries())], env="SECRET=yes")
+        done = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--dest-creds",
+                               "alice:s3cret", f"oci:{layout}:latest", f"docker://{private.address}/private/app:v1"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        image = f"{private.address}/private/app:v1"
+        anonymous = agent.cli("image", "pull", image)
+        assert anonymous.code == 1 and f"registry {private.address} requires a login" in anonymous.err
+
+        assert agent.cli("registry", "login", private.address, "-u", "alice", "--password-stdin",
+                         stdin=b"wrong\n").code == 0
+        refused = agent.cli("image", "pull", image)
+        assert refused.code == 1 and "401" in refused.err and "access denied" in refused.err
+
+        logged_in = agent.cli("registry", "login", private.address, "-u", "alice", "--password-stdin",
+                              stdin=b"s3cret\n")
+        assert logged_in.code == 0 and "stored" in logged_in.out
+        with open(os.path.join(root, "docker", "config.json")) as f:
+            assert private.address in json.load(f)["auths"]
+        assert os.stat(os.path.join(root, "docker", "config.json")).st_mode & 0o777 == 0o600
+        pulled = agent.cli("image", "pull", image)
+        assert pulled.code == 0, pulled.err
+        assert agent.cli("run", "--rm", image, "sh", "-c", "echo $SECRET").out == "yes\n"
+        assert agent.cli("registry", "logout", private.address).code == 0
+        assert agent.cli("image", "rm", image).code == 0
+    finally:
+        if previous is None:
+            ENV.pop("DOCKER_CONFIG", None)
+        else:
+            ENV["DOCKER_CONFIG"] = previous
+        _stop(private)
