@@ -18,6 +18,7 @@ import pytest
 
 from cli.busybox_image import ARCH, Entry, busybox_entries, image_config, layer_tar
 from tests.integration.harness import ENV, AgentProcess, free_port
+from tests.integration.token_server import TokenServer
 
 if os.geteuid() != 0:
     pytest.skip("the integration level needs root", allow_module_level=True)
@@ -43,13 +44,15 @@ class Registry:
         return os.path.join(self.storage, "docker/registry/v2/blobs/sha256", hex_digest[:2], hex_digest, "data")
 
 
-def _start_registry(root: str, users: str = "") -> Registry:
+def _start_registry(root: str, users: str = "", auth: dict[str, object] | None = None) -> Registry:
     os.makedirs(root, exist_ok=True)
     address = f"127.0.0.1:{free_port()}"
     config = {"version": 0.1, "log": {"level": "warn"}, "http": {"addr": address},
               "storage": {"filesystem": {"rootdirectory": os.path.join(root, "data")}}}
     if users:
         config["auth"] = {"htpasswd": {"realm": "shoal-test", "path": users}}
+    if auth:
+        config["auth"] = auth
     with open(os.path.join(root, "config.yml"), "w") as f:
         json.dump(config, f)  # JSON is YAML
     log = open(os.path.join(root, "registry.log"), "ab")
@@ -219,3 +222,36 @@ def test_basic_auth_with_credentials_from_registry_login(agent: AgentProcess, te
         else:
             ENV["DOCKER_CONFIG"] = previous
         _stop(private)
+
+
+def test_bearer_token_flow_against_a_token_server(agent: AgentProcess, test_root: str) -> None:
+    root = os.path.join(test_root, "registry-token")
+    tokens = TokenServer(os.path.join(root, "token"), users={"bob": "hunter2"})
+    private = _start_registry(root, auth=tokens.registry_auth())
+    previous = ENV.get("DOCKER_CONFIG")
+    ENV["DOCKER_CONFIG"] = os.path.join(root, "docker")
+    try:
+        layout = os.path.join(root, "layout")
+        write_layout(layout, [layer_tar(busybox_entries())], env="TOKEN=ok")
+        done = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--dest-creds",
+                               "bob:hunter2", f"oci:{layout}:latest", f"docker://{private.address}/team/sealed:v1"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        image = f"{private.address}/team/sealed:v1"
+        anonymous = agent.cli("image", "pull", image)
+        assert anonymous.code == 1 and "access denied" in anonymous.err
+        assert ("", "repository:team/sealed:pull") in tokens.requests  # an anonymous token was asked for
+        assert agent.cli("registry", "login", private.address, "-u", "bob", "--password-stdin",
+                         stdin=b"hunter2\n").code == 0
+        pulled = agent.cli("image", "pull", image)
+        assert pulled.code == 0, pulled.err
+        assert ("bob", "repository:team/sealed:pull") in tokens.requests
+        assert agent.cli("run", "--rm", image, "sh", "-c", "echo $TOKEN").out == "ok\n"
+        assert agent.cli("image", "rm", image).code == 0
+    finally:
+        if previous is None:
+            ENV.pop("DOCKER_CONFIG", None)
+        else:
+            ENV["DOCKER_CONFIG"] = previous
+        _stop(private)
+        tokens.close()
