@@ -27,7 +27,8 @@ from shoal.controlplane.v1 import node_service_pb2 as npb
 
 from agent.containers.model import ContainerSpec, Resources, RestartKind, RestartPolicy, State
 from agent.containers.service import ContainerService
-from agent.errors import ShoalError
+from agent.errors import NotFound, ShoalError
+from agent.images.service import ImageService
 
 log = logging.getLogger(__name__)
 RESTARTS = {apps_pb2.AppRestartPolicy.KIND_NO: RestartKind.NO,
@@ -88,7 +89,7 @@ def container_spec(assignment: apb.Assignment) -> ContainerSpec:
 
 class ClusterMember:
     def __init__(self, *, server: str, state_dir: str, name: str, advertise: str, labels: dict[str, str],
-                 containers: ContainerService) -> None:
+                 containers: ContainerService, images: ImageService) -> None:
         self.server = server
         self.node_id = node_id(state_dir)
         self.name = name or socket.gethostname()
@@ -97,6 +98,9 @@ class ClusterMember:
         self.containers = containers
         self.desired: dict[Key, apb.Assignment] = {}
         self.failures: dict[Key, StartFailure] = {}
+        self.images = images
+        self.pulls: dict[str, asyncio.Task[Any]] = {}  # image -> its pull, running in the background
+        self.pulled: set[tuple[Key, str]] = set()  # (replica, version) freshly pulled for (pull_policy always)
         self._dirty = asyncio.Event()
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -211,15 +215,44 @@ class ClusterMember:
         key = (assignment.app, assignment.index)
         failure = self.failures.get(key)
         try:
+            if not self._image_ready(assignment):
+                return
             created = await self.containers.create(container_spec(assignment))
             await self.containers.start(created.id)
             self.failures.pop(key, None)
+            self.pulled.discard((key, assignment.version))
         except ShoalError as e:
             attempts = failure.attempts + 1 if failure and failure.version == assignment.version else 1
             delay = min(START_BACKOFF[0] * 2 ** (attempts - 1), START_BACKOFF[1])
             self.failures[key] = StartFailure(str(e), assignment.version, attempts, time.monotonic() + delay, images)
             with contextlib.suppress(ShoalError):
                 await self.containers.remove(f"{assignment.app}.{assignment.index}", force=True)
+
+    def _image_ready(self, assignment: apb.Assignment) -> bool:
+        """Whether the replica's image may be used now, per its app's pull policy. A pull runs in the
+        background (reconciling never waits for a download) and wakes the reconciler when it ends;
+        its failure is raised here, once, for the replica's backoff."""
+        image, policy = assignment.spec.image, assignment.spec.pull_policy
+        key = (assignment.app, assignment.index)
+        if policy == "never" or (key, assignment.version) in self.pulled:
+            return True
+        if policy != "always":
+            with contextlib.suppress(NotFound):
+                self.containers.images.resolve(image)
+                return True
+        task = self.pulls.get(image)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self.images.pull(image))
+            task.add_done_callback(lambda _: self._dirty.set())
+            self.pulls[image] = task
+        if not task.done():
+            return False
+        del self.pulls[image]
+        if task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+        if policy == "always":
+            self.pulled.add((key, assignment.version))
+        return True
 
     def statuses(self) -> list[apb.ReplicaStatus]:
         managed = self._managed()
@@ -228,10 +261,12 @@ class ClusterMember:
             container = managed.get(key)
             if container is None:
                 failure = self.failures.get(key)
+                pulling = assignment.spec.image in self.pulls and failure is None
                 found.append(apb.ReplicaStatus(app=key[0], index=key[1], version=assignment.version,
                                                state="failed" if failure else "pending",
                                                restarts=max(failure.attempts - 1, 0) if failure else 0,
-                                               error=failure.error if failure else ""))
+                                               error=failure.error if failure else
+                                               f"pulling {assignment.spec.image}" if pulling else ""))
                 continue
             found.append(apb.ReplicaStatus(
                 app=key[0], index=key[1], version=assignment.version, state=container.state.value,

@@ -69,9 +69,9 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     metrics.watch(containers)
 
     server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
-    agent_pb2_grpc.add_AgentServicer_to_server(
-        AgentServicer(containers, ImageService(store, os.path.join(config.state_dir, "spool"), RegistrySettings(
-            config.insecure_registries, config.registry_certs_dir, config.registry_auth_file))), server)
+    images = ImageService(store, os.path.join(config.state_dir, "spool"), RegistrySettings(
+        config.insecure_registries, config.registry_certs_dir, config.registry_auth_file))
+    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(containers, images), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_name = agent_pb2.DESCRIPTOR.services_by_name["Agent"].full_name
@@ -97,7 +97,8 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     membership = None
     if config.server:
         member = ClusterMember(server=config.server, state_dir=config.state_dir, name=config.node_name,
-                               advertise=config.advertise, labels=config.labels, containers=containers)
+                               advertise=config.advertise, labels=config.labels, containers=containers,
+                               images=images)
         membership = asyncio.get_running_loop().create_task(member.run())
     log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s, control plane %s)",
              ", ".join(config.grpc_addresses),

@@ -19,7 +19,9 @@ from cli.client import CliError
 from cli.quantity import parse_cpus, parse_memory
 
 EXIT_BAD_INPUT = 2
-FIELDS = ("name", "image", "command", "args", "env", "replicas", "resources", "restart", "placement", "labels")
+FIELDS = ("name", "image", "command", "args", "env", "replicas", "resources", "restart", "placement", "labels",
+          "pull_policy")
+PULL_POLICIES = {"if-not-present": "", "always": "always", "never": "never"}
 RESOURCE_FIELDS = ("cpus", "memory", "pids")
 PLACEMENT_FIELDS = ("constraints", "spread")
 RESTART_KINDS = {"no": pb.AppRestartPolicy.KIND_NO, "on-failure": pb.AppRestartPolicy.KIND_ON_FAILURE,
@@ -159,4 +161,13 @@ def parse_app(document: Any, where: str) -> pb.AppSpec:
         restart=_restart(fields.get("restart"), where),
         placement=_placement(fields.get("placement"), where),
         labels=_string_map(fields.get("labels"), where, "labels"),
+        pull_policy=_pull_policy(fields.get("pull_policy"), where),
     )
+
+
+def _pull_policy(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if value not in PULL_POLICIES:
+        raise AppFileError(where, "pull_policy", f"{value!r}: expected if-not-present, always or never")
+    return PULL_POLICIES[value]

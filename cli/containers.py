@@ -20,7 +20,7 @@ from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import agent_pb2_grpc
 from shoal.agent.v1 import containers_pb2 as cpb
 
-from cli import output
+from cli import images, output
 from cli.client import CliError
 from cli.quantity import format_bytes, parse_cpus, parse_memory
 
@@ -68,7 +68,7 @@ def cmd_run(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     # Attached `--rm` removes from here after the output is read; a detached one asks the agent.
     spec = spec_from_args(args, auto_remove=args.rm and args.detach)
     try:
-        container = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
+        container = _create(stub, spec)
     except grpc.RpcError as e:
         raise CliError(e.details() or str(e), EXIT_RUN_FAILED) from None
     try:
@@ -91,6 +91,20 @@ def cmd_run(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     if args.rm:
         stub.RemoveContainer(apb.RemoveContainerRequest(container=container.id, force=True))
     return int(final.exit_code)
+
+
+def _create(stub: agent_pb2_grpc.AgentStub, spec: cpb.ContainerSpec) -> cpb.Container:
+    """As `docker run` does: an image missing locally is pulled, then the create is tried again."""
+    try:
+        created: cpb.Container = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
+        return created
+    except grpc.RpcError as e:
+        if e.code() is not grpc.StatusCode.NOT_FOUND or "image" not in (e.details() or ""):
+            raise
+    print(f"Unable to find image '{spec.image}' locally", file=sys.stderr)
+    images.pull(stub, spec.image, show=False)
+    created = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
+    return created
 
 
 def _forward_interrupts(stub: agent_pb2_grpc.AgentStub, container_id: str) -> signal.Handlers:

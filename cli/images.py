@@ -99,33 +99,35 @@ def cmd_import_cluster(cluster: Cluster, args: argparse.Namespace) -> int:
 
 
 def cmd_pull(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    """Docker's pull output: a line per layer as it completes (live figures on a terminal)."""
-    login = stored_login(registry_of(args.image))
-    request = apb.PullImageRequest(reference=args.image)
-    if login:
-        request.auth.username, request.auth.password = login
-    live = sys.stdout.isatty() and args.output == "table"
-    finished: set[str] = set()
-    image = None
-    for update in stub.PullImage(request):
-        if update.HasField("image"):
-            image = update.image
-            break
-        short = update.layer.removeprefix("sha256:")[:12]
-        if update.total and update.current >= update.total and update.layer not in finished:
-            finished.add(update.layer)
-            if args.output == "table":
-                print(f"\r{short}: Pull complete ({format_bytes(update.total)})" + " " * 20, flush=True)
-        elif live:
-            print(f"\r{short}: Downloading {format_bytes(update.current)}/{format_bytes(update.total)}",
-                  end="", flush=True)
-    if image is None:
-        raise CliError("the pull ended without an image")
+    image = pull(stub, args.image, show=args.output == "table")
     if args.output != "table":
         output.emit(image, args.output)
         return 0
     print(f"Pulled {args.image} (id {image.id.removeprefix('sha256:')[:12]}, {format_bytes(image.size_bytes)})")
     return 0
+
+
+def pull(stub: agent_pb2_grpc.AgentStub, reference: str, show: bool = True) -> ipb.Image:
+    """Docker's pull output: a line per layer as it completes (live figures on a terminal)."""
+    login = stored_login(registry_of(reference))
+    request = apb.PullImageRequest(reference=reference)
+    if login:
+        request.auth.username, request.auth.password = login
+    live = sys.stdout.isatty() and show
+    finished: set[str] = set()
+    for update in stub.PullImage(request):
+        if update.HasField("image"):
+            pulled: ipb.Image = update.image
+            return pulled
+        short = update.layer.removeprefix("sha256:")[:12]
+        if update.total and update.current >= update.total and update.layer not in finished:
+            finished.add(update.layer)
+            if show:
+                print(f"\r{short}: Pull complete ({format_bytes(update.total)})" + " " * 20, flush=True)
+        elif live:
+            print(f"\r{short}: Downloading {format_bytes(update.current)}/{format_bytes(update.total)}",
+                  end="", flush=True)
+    raise CliError("the pull ended without an image")
 
 
 def cmd_rm(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ def app_from_pb(spec: pb.AppSpec) -> App:
                memory_bytes=spec.resources.memory_bytes, pids_limit=spec.resources.pids_limit,
                restart=RESTARTS[spec.restart.kind], max_retries=spec.restart.max_retries,
                constraints=tuple(spec.placement.constraints), spread=spec.placement.spread or "node",
-               labels=dict(spec.labels))
+               labels=dict(spec.labels), pull_policy=spec.pull_policy)
 
 
 def version_of(spec: pb.AppSpec) -> str:

@@ -28,3 +28,4 @@ class App:
     constraints: tuple[str, ...] = ()
     spread: str = "node"
     labels: dict[str, str] = field(default_factory=dict)
+    pull_policy: str = ""  # "" (if-not-present), "always" or "never"

@@ -11,6 +11,7 @@ NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 MAX_REPLICAS = 10_000
 MIN_MEMORY = 6 << 20
+PULL_POLICIES = ("", "always", "never")
 
 
 class InvalidApp(ValueError):
@@ -44,6 +45,8 @@ def validate(app: App) -> None:
             parse_constraint(constraint)
         except ConstraintError as e:
             raise InvalidApp(f"placement.constraints[{index}]", str(e)) from None
+    if app.pull_policy not in PULL_POLICIES:
+        raise InvalidApp("pull_policy", f"{app.pull_policy!r}: expected \"\" (if-not-present), always or never")
     try:
         parse_spread(app.spread)
     except ConstraintError as e:

@@ -86,7 +86,8 @@ def test_image_import_reaches_every_node_or_only_the_named_one(cluster: Cluster,
     assert only_h2.returncode == 0 and only_h2.stdout.startswith("h2: Loaded image ")
     assert "shipped:v1" in only_h2.stdout and "h1:" not in only_h2.stdout
 
-    pinned = "name: shipped\nimage: shipped:v1\nargs: [sleep, '600']\nplacement: {constraints: ['node.name == h1']}\n"
+    pinned = ("name: shipped\nimage: shipped:v1\npull_policy: never\nargs: [sleep, '600']\n"
+              "placement: {constraints: ['node.name == h1']}\n")
     failed = cluster.deploy(pinned)
     assert failed.returncode == 1 and "shipped.0 cannot start" in failed.stderr and "shipped:v1" in failed.stderr
 

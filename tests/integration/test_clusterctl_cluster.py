@@ -88,7 +88,7 @@ def test_deploy_exit_codes(member: AgentProcess, controlplane: ControlPlane, tmp
     assert result.code == 2 and "invalid.yaml: apps[0] (Web): name" in result.err
     ghost = os.path.join(str(tmp_path), "ghost.yaml")
     with open(ghost, "w") as f:
-        f.write("name: ghost\nimage: no-such-image:1\n")
+        f.write("name: ghost\nimage: no-such-image:1\npull_policy: never\n")  # offline: no Docker Hub
     result = clusterctl(server, "deploy", "-f", ghost, "--timeout", "30")
     assert result.code == 1 and "ghost.0 cannot start" in result.err and "not found" in result.err
     assert clusterctl(server, "delete", "ghost").code == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.integration.harness import AgentProcess
+from tests.integration.harness import AgentProcess, free_port
 
 
 def containers_on_disk(agent: AgentProcess) -> list[str]:
@@ -14,7 +14,6 @@ def containers_on_disk(agent: AgentProcess) -> list[str]:
 def test_bad_inputs(agent: AgentProcess) -> None:
     before = containers_on_disk(agent)
     cases = [
-        (["run", "no-such-image:1", "true"], 125, "image 'no-such-image:1' not found"),
         (["run", "--memory", "lots", "busybox:test", "true"], 125, "--memory: 'lots' is not a memory size"),
         (["run", "--memory", "1m", "busybox:test", "true"], 125, "resources.memory_bytes: at least 6 MiB"),
         (["run", "--cpus", "abc", "busybox:test", "true"], 125, "--cpus"),
@@ -33,6 +32,10 @@ def test_bad_inputs(agent: AgentProcess) -> None:
         assert result.code == code, (args, result.code, result.err)
         assert message in result.err, (args, result.err)
         assert result.err.startswith("Error: ") and result.err.count("\n") == 1, result.err
+    missing = f"127.0.0.1:{free_port()}/no-such-image:1"  # as Docker: not here, so pulled, from nowhere
+    result = agent.cli("run", missing, "true")
+    assert result.code == 125 and result.err.startswith(f"Unable to find image '{missing}' locally\nError: ")
+    assert f"cannot reach registry {missing.split('/')[0]}" in result.err
     assert containers_on_disk(agent) == before
 
 

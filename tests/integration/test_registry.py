@@ -15,9 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from shoal.controlplane.v1 import app_service_pb2 as apb
+from shoal.controlplane.v1 import app_service_pb2_grpc
+from shoal.controlplane.v1 import apps_pb2 as pb
 
 from cli.busybox_image import ARCH, Entry, busybox_entries, image_config, layer_tar
-from tests.integration.harness import ENV, AgentProcess, free_port
+from tests.integration.conftest import ControlPlane
+from tests.integration.harness import ENV, AgentProcess, eventually, free_port
+from tests.integration.test_cluster_member import member  # noqa: F401  (the fixture)
 from tests.integration.token_server import TokenServer
 
 if os.geteuid() != 0:
@@ -255,3 +260,35 @@ def test_bearer_token_flow_against_a_token_server(agent: AgentProcess, test_root
             ENV["DOCKER_CONFIG"] = previous
         _stop(private)
         tokens.close()
+
+
+def test_agents_pull_on_demand_per_the_apps_pull_policy(member: AgentProcess, controlplane: ControlPlane,  # noqa: F811
+                                                         registry: Registry, test_root: str) -> None:
+    layout = os.path.join(test_root, "layout-on-demand")
+    write_layout(layout, [layer_tar(busybox_entries()), _extra_layer("payload", 32 << 10)], env="FROM=registry")
+    registry.push_layout(layout, "team/served:v1")
+    image = f"{registry.address}/team/served:v1"
+    apps = app_service_pb2_grpc.AppsStub(controlplane.channel)
+
+    def replicas(app: str) -> list[object]:
+        return list(apps.ListReplicas(apb.ListReplicasRequest(app=app)).replicas)
+
+    def deploy(name: str, ref: str, policy: str) -> None:
+        spec = pb.AppSpec(name=name, image=ref, args=["sleep", "600"], replicas=1, pull_policy=policy,
+                          restart=pb.AppRestartPolicy(kind=pb.AppRestartPolicy.KIND_ALWAYS))
+        apps.ApplyApps(apb.ApplyAppsRequest(apps=[spec]))
+
+    deploy("never", image, "never")  # not in the store, and not to be pulled: fails saying so
+    eventually(lambda: [r.state for r in replicas("never")] == ["failed"])  # type: ignore[attr-defined]
+    assert "not found" in replicas("never")[0].error  # type: ignore[attr-defined]
+
+    deploy("served", image, "")  # if-not-present: pulled by the agent, then run
+    eventually(lambda: [r.state for r in replicas("served")] == ["running"], timeout=30)  # type: ignore[attr-defined]
+    assert member.cli("exec", "served.0", "sh", "-c", "echo $FROM; ls /data").out == "registry\npayload\n"
+
+    deploy("absent", f"{registry.address}/team/served:v9", "always")  # the registry's reason, on the replica
+    eventually(lambda: [r.state for r in replicas("absent")] == ["failed"])  # type: ignore[attr-defined]
+    assert "MANIFEST_UNKNOWN" in replicas("absent")[0].error  # type: ignore[attr-defined]
+    for name in ("never", "served", "absent"):
+        apps.DeleteApp(apb.DeleteAppRequest(name=name))
+    eventually(lambda: member.cli_json("ps", "-a") == [])

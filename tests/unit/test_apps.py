@@ -106,3 +106,17 @@ def test_the_example_file_loads() -> None:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     web, worker = load_apps(os.path.join(root, "examples", "apps.yaml"))
     assert (web.name, web.replicas, worker.name, worker.restart.max_retries) == ("web", 3, "worker", 5)
+
+
+def test_pull_policy_is_checked_and_if_not_present_is_the_default(tmp_path: Path) -> None:
+    path = str(tmp_path / "apps.yaml")
+    with open(path, "w") as f:
+        f.write("name: a\nimage: x\n---\nname: b\nimage: x\npull_policy: if-not-present\n---\n"
+                "name: c\nimage: x\npull_policy: always\n")
+    assert [app.pull_policy for app in load_apps(path)] == ["", "", "always"]
+    with open(path, "w") as f:
+        f.write("name: a\nimage: x\npull_policy: sometimes\n")
+    with pytest.raises(AppFileError, match="pull_policy: 'sometimes': expected if-not-present, always or never"):
+        load_apps(path)
+    with pytest.raises(InvalidApp, match="pull_policy"):
+        validate(App(name="a", image="x", pull_policy="sometimes"))

@@ -42,7 +42,7 @@ class AppPlacement(_message.Message):
     def __init__(self, constraints: _Optional[_Iterable[str]] = ..., spread: _Optional[str] = ...) -> None: ...
 
 class AppSpec(_message.Message):
-    __slots__ = ("name", "image", "command", "args", "env", "replicas", "resources", "restart", "placement", "labels")
+    __slots__ = ("name", "image", "command", "args", "env", "replicas", "resources", "restart", "placement", "labels", "pull_policy")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class AppSpec(_message.Message):
     RESTART_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    PULL_POLICY_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
@@ -77,4 +78,5 @@ class AppSpec(_message.Message):
     restart: AppRestartPolicy
     placement: AppPlacement
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., replicas: _Optional[int] = ..., resources: _Optional[_Union[AppResources, _Mapping]] = ..., restart: _Optional[_Union[AppRestartPolicy, _Mapping]] = ..., placement: _Optional[_Union[AppPlacement, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    pull_policy: str
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., replicas: _Optional[int] = ..., resources: _Optional[_Union[AppResources, _Mapping]] = ..., restart: _Optional[_Union[AppRestartPolicy, _Mapping]] = ..., placement: _Optional[_Union[AppPlacement, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., pull_policy: _Optional[str] = ...) -> None: ...
