@@ -7,7 +7,7 @@ import itertools
 import os
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import agent_pb2_grpc
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cli.cluster import Cluster
 
 CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 def _repo_tag(name: str) -> tuple[str, str]:
@@ -108,26 +109,73 @@ def cmd_pull(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
 
 
 def pull(stub: agent_pb2_grpc.AgentStub, reference: str, show: bool = True) -> ipb.Image:
-    """Docker's pull output: a line per layer as it completes (live figures on a terminal)."""
-    login = stored_login(registry_of(reference))
     request = apb.PullImageRequest(reference=reference)
-    if login:
-        request.auth.username, request.auth.password = login
-    live = sys.stdout.isatty() and show
-    finished: set[str] = set()
-    for update in stub.PullImage(request):
+    _attach_login(request, reference)
+    for update in _transfer(stub.PullImage(request), "Downloading", "Pull complete", show):
         if update.HasField("image"):
             pulled: ipb.Image = update.image
             return pulled
-        short = update.layer.removeprefix("sha256:")[:12]
-        if update.total and update.current >= update.total and update.layer not in finished:
-            finished.add(update.layer)
-            if show:
-                print(f"\r{short}: Pull complete ({format_bytes(update.total)})" + " " * 20, flush=True)
-        elif live:
-            print(f"\r{short}: Downloading {format_bytes(update.current)}/{format_bytes(update.total)}",
-                  end="", flush=True)
     raise CliError("the pull ended without an image")
+
+
+def cmd_push(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    request = apb.PushImageRequest(reference=args.image)
+    _attach_login(request, args.image)
+    for update in _transfer(stub.PushImage(request), "Pushing", "Pushed", args.output == "table"):
+        if update.manifest_digest:
+            print(f"{args.image}: digest: {update.manifest_digest}")
+            return 0
+    raise CliError("the push ended without a digest")
+
+
+def cmd_save(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    """To --file, else to stdout when that is not a terminal (`clusterctl image save busybox > b.tar`)."""
+    if not args.file and sys.stdout.isatty():
+        raise CliError("--file: where to write the archive (or redirect the output)", 2)
+    chunks = stub.SaveImage(apb.SaveImageRequest(images=args.images, format=args.format))
+    if not args.file:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk.data)
+        return 0
+    temporary = args.file + ".part"
+    try:
+        with open(temporary, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk.data)
+        os.replace(temporary, args.file)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return 0
+
+
+def cmd_tag(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    stub.TagImage(apb.TagImageRequest(image=args.source, name=args.target))
+    return 0
+
+
+def _attach_login(request: apb.PullImageRequest | apb.PushImageRequest, reference: str) -> None:
+    """As the Docker CLI does: the stored credentials for the image's registry go with the request."""
+    login = stored_login(registry_of(reference))
+    if login:
+        request.auth.username, request.auth.password = login
+
+
+def _transfer(updates: Iterator[T], doing: str, done: str, show: bool) -> Iterator[T]:
+    """Docker's transfer output: a line per blob as it completes (live figures on a terminal); the
+    updates are passed on for their final message."""
+    live = sys.stdout.isatty() and show
+    finished: set[str] = set()
+    for update in updates:
+        blob, current, total = update.layer, update.current, update.total  # type: ignore[attr-defined]
+        short = blob.removeprefix("sha256:")[:12]
+        if blob and total and current >= total and blob not in finished:
+            finished.add(blob)
+            if show:
+                print(f"\r{short}: {done} ({format_bytes(total)})" + " " * 20, flush=True)
+        elif blob and live:
+            print(f"\r{short}: {doing} {format_bytes(current)}/{format_bytes(total)}", end="", flush=True)
+        yield update
 
 
 def cmd_rm(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
@@ -150,7 +198,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     images = commands.add_parser("images", help="list images")
     images.set_defaults(handler=cmd_images)
     image = commands.add_parser("image", help="manage images")
-    verbs = image.add_subparsers(dest="verb", required=True, metavar="{import,pull,ls,rm,inspect}")
+    verbs = image.add_subparsers(dest="verb", required=True, metavar="{import,pull,push,save,tag,ls,rm,inspect}")
     load = verbs.add_parser("import", help="import an OCI layout tar or a docker save archive "
                                            "(with a control plane: into every ready node)")
     load.add_argument("file")
@@ -160,6 +208,19 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     pull = verbs.add_parser("pull", help="pull an image from a registry (credentials: clusterctl registry login)")
     pull.add_argument("image")
     pull.set_defaults(handler=cmd_pull)
+    push = verbs.add_parser("push", help="push an image to the registry its name points at (image tag first)")
+    push.add_argument("image")
+    push.set_defaults(handler=cmd_push)
+    saver = verbs.add_parser("save", help="write images to a docker save archive or an OCI layout tar")
+    saver.add_argument("images", nargs="+")
+    saver.add_argument("-f", "--file", help="the archive to write (default: stdout, when redirected)")
+    saver.add_argument("--format", choices=("docker", "oci"), default="docker",
+                       help="docker (`docker save`'s format, the default) or oci (an OCI image layout)")
+    saver.set_defaults(handler=cmd_save)
+    tag = verbs.add_parser("tag", help="give an image another name, e.g. localhost:5000/team/app:v1")
+    tag.add_argument("source")
+    tag.add_argument("target")
+    tag.set_defaults(handler=cmd_tag)
     listing = verbs.add_parser("ls", help="list images")
     listing.set_defaults(handler=cmd_images)
     remove = verbs.add_parser("rm", help="remove images (refused while a container uses them)")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import agent_pb2_grpc
@@ -88,32 +88,27 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         return apb.ImportImageResponse(images=[convert.image_to_pb(r) for r in records])
 
     async def PullImage(self, request: apb.PullImageRequest, context: Context) -> Any:
-        """Progress from the download thread is handed to the event loop; only the latest figure of
-        each layer is kept, so a slow client never holds the download back."""
-        loop = asyncio.get_running_loop()
-        latest: dict[str, tuple[int, int]] = {}
-        changed = asyncio.Event()
+        async for update in _with_progress(lambda progress: self.images.pull(
+                request.reference, _credentials(request), progress)):
+            if isinstance(update, tuple):
+                yield apb.PullImageProgress(layer=update[0], current=update[1], total=update[2])
+            else:
+                yield apb.PullImageProgress(image=convert.image_to_pb(update))
 
-        def progress(layer: str, current: int, total: int) -> None:
-            latest[layer] = (current, total)
-            loop.call_soon_threadsafe(changed.set)
+    async def PushImage(self, request: apb.PushImageRequest, context: Context) -> Any:
+        async for update in _with_progress(lambda progress: self.images.push(
+                request.reference, _credentials(request), progress)):
+            if isinstance(update, tuple):
+                yield apb.PushImageProgress(layer=update[0], current=update[1], total=update[2])
+            else:
+                yield apb.PushImageProgress(manifest_digest=update)
 
-        auth = request.auth if request.HasField("auth") else None
-        credentials = Credentials(auth.username, auth.password) if auth and auth.username else None
-        pulling = asyncio.ensure_future(self.images.pull(request.reference, credentials, progress))
-        try:
-            while not pulling.done():
-                waiter = asyncio.ensure_future(changed.wait())
-                await asyncio.wait({pulling, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                changed.clear()
-                for layer, (current, total) in list(latest.items()):
-                    yield apb.PullImageProgress(layer=layer, current=current, total=total)
-                latest.clear()
-            yield apb.PullImageProgress(image=convert.image_to_pb(pulling.result()))
-        finally:
-            if not pulling.done():
-                pulling.cancel()
+    async def SaveImage(self, request: apb.SaveImageRequest, context: Context) -> Any:
+        async for chunk in self.images.save(list(request.images), request.format or "docker"):
+            yield apb.SaveImageChunk(data=chunk)
+
+    async def TagImage(self, request: apb.TagImageRequest, context: Context) -> Any:
+        return apb.TagImageResponse(image=convert.image_to_pb(await self.images.tag(request.image, request.name)))
 
     async def ListImages(self, request: apb.ListImagesRequest, context: Context) -> Any:
         return apb.ListImagesResponse(images=[convert.image_to_pb(r) for r in self.images.images_list()])
@@ -124,3 +119,40 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
     async def RemoveImage(self, request: apb.RemoveImageRequest, context: Context) -> Any:
         untagged, deleted = await self.images.remove(request.image)
         return apb.RemoveImageResponse(untagged=untagged, deleted=deleted)
+
+
+def _credentials(request: apb.PullImageRequest | apb.PushImageRequest) -> Credentials | None:
+    auth = request.auth if request.HasField("auth") else None
+    return Credentials(auth.username, auth.password) if auth and auth.username else None
+
+
+T = TypeVar("T")
+
+
+async def _with_progress(start: Callable[[Callable[[str, int, int], None]], Awaitable[T]],
+                         ) -> AsyncIterator[tuple[str, int, int] | T]:
+    """Runs a transfer, yielding (blob, done, total) as it goes, then its result. Progress from the
+    transfer's thread is handed to the event loop; only the latest figure of each blob is kept, so
+    a slow client never holds the transfer back."""
+    loop = asyncio.get_running_loop()
+    latest: dict[str, tuple[int, int]] = {}
+    changed = asyncio.Event()
+
+    def progress(blob: str, current: int, total: int) -> None:
+        latest[blob] = (current, total)
+        loop.call_soon_threadsafe(changed.set)
+
+    transfer = asyncio.ensure_future(start(progress))
+    try:
+        while not transfer.done():
+            waiter = asyncio.ensure_future(changed.wait())
+            await asyncio.wait({transfer, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            changed.clear()
+            for blob, (current, total) in list(latest.items()):
+                yield blob, current, total
+            latest.clear()
+        yield transfer.result()
+    finally:
+        if not transfer.done():
+            transfer.cancel()

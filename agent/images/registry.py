@@ -86,14 +86,15 @@ class RegistryClient:
             return http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=self._context())
         return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
 
-    def _send(self, url: str, headers: dict[str, str]) -> http.client.HTTPResponse:
-        """GET with redirects followed; credentials only go to the registry itself."""
+    def _send(self, url: str, headers: dict[str, str], method: str = "GET",
+              body: bytes | None = None) -> http.client.HTTPResponse:
+        """One request, redirects followed; credentials only go to the registry itself."""
         for _ in range(MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
             connection = self._connect(parts.scheme, parts.netloc)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
             try:
-                connection.request("GET", path, headers=headers)
+                connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 connection.close()
@@ -111,19 +112,25 @@ class RegistryClient:
 
     def get(self, path: str, scope: str, accept: str = "") -> http.client.HTTPResponse:
         """An authenticated GET of an API path; errors are raised, a 200 is returned to be read."""
-        headers = {"Accept": accept} if accept else {}
+        return self.request("GET", path, scope, {"Accept": accept} if accept else {})
+
+    def request(self, method: str, path: str, scope: str, headers: dict[str, str] | None = None,
+                body: bytes | None = None, expect: tuple[int, ...] = (200,)) -> http.client.HTTPResponse:
+        """An authenticated request (a path, or an absolute URL the registry handed out, such as an
+        upload's Location); a status outside `expect` is raised as a RegistryError."""
+        headers = dict(headers or {})
         if scope in self._tokens:
             headers["Authorization"] = self._tokens[scope]
-        url = f"{self.scheme}://{self.host}{path}"
-        response = self._send(url, headers)
+        url = path if path.startswith(("http://", "https://")) else f"{self.scheme}://{self.host}{path}"
+        response = self._send(url, headers, method, body)
         if response.status == 401 and "Authorization" not in headers:
             challenge = response.getheader("WWW-Authenticate", "")
             response.read()
             self._tokens[scope] = self._authorize(challenge, scope)
-            response = self._send(url, {**headers, "Authorization": self._tokens[scope]})
-        if response.status == 200:
+            response = self._send(url, {**headers, "Authorization": self._tokens[scope]}, method, body)
+        if response.status in expect:
             return response
-        raise self._failure(response, path)
+        raise self._failure(response, urllib.parse.urlsplit(url).path)
 
     def _authorize(self, challenge: str, scope: str) -> str:
         scheme, _, params_text = challenge.partition(" ")
@@ -170,7 +177,7 @@ class RegistryClient:
         if response.status in (401, 403):
             hint = "" if self.credentials else f"; log in with clusterctl registry login {self.host}"
             return RegistryError("auth", f"{what}: access denied{hint}")
-        if response.status == 404:
+        if response.status == 404 and not detail.startswith("BLOB_UPLOAD"):
             return RegistryError("not_found", what)
         return RegistryError("registry", what)
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from agent.errors import AccessDenied, Failed, InvalidSpec, NotFound, ShoalError, Unavailable
-from agent.images import pull, reference
+from agent.images import pull, push, reference, save
 from agent.images.model import ImageRecord
 from agent.images.registry import Credentials, RegistryClient, RegistryError
 from agent.images.store import ImageStore
@@ -20,6 +20,7 @@ from agent.images.store import ImageStore
 REGISTRY_ERRORS: dict[str, type[ShoalError]] = {"auth": AccessDenied, "not_found": NotFound,
                                                 "network": Unavailable}
 Progress = Callable[[str, int, int], None]
+SAVE_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +82,56 @@ class ImageService:
         finally:
             del self._pulls[key]
 
+    async def push(self, text: str, credentials: Credentials | None = None, progress: Progress | None = None) -> str:
+        """Pushes the local image named `text` to the registry that name points at; returns the
+        manifest digest."""
+        try:
+            ref = reference.parse_remote(text)
+        except reference.ReferenceError as e:
+            raise InvalidSpec("image", str(e)) from None
+        if ref.digest:
+            raise InvalidSpec("image", f"{text}: push to a tag, not a digest")
+        record = self.store.resolve(f"{ref.familiar_name}:{ref.tag}")
+        siblings = tuple(sorted({other.repository for other in map(reference.parse_remote, record.repo_tags)
+                                 if other.registry == ref.registry and other.repository != ref.repository}))
+        client = self._client(ref, credentials)
+        manifest = self.store.manifest(record)
+        try:
+            await asyncio.to_thread(push.push, client, ref, manifest, self.store.blob_path, siblings, progress)
+        except RegistryError as e:
+            raise REGISTRY_ERRORS.get(e.kind, Failed)(f"pushing {ref}: {e}") from None
+        return record.manifest_digest
+
+    async def save(self, refs: list[str], fmt: str) -> AsyncIterator[bytes]:
+        """The archive, spooled to disk first (it is written by a tar writer that needs files)."""
+        if fmt not in save.FORMATS:
+            raise InvalidSpec("format", f"{fmt!r}: expected docker or oci")
+        if not refs:
+            raise InvalidSpec("images", "at least one image")
+        for ref in refs:
+            self.store.resolve(ref)
+        fd, path = tempfile.mkstemp(dir=self.spool_dir, suffix=".tar")
+        os.close(fd)
+        try:
+            await asyncio.to_thread(self.store.save, refs, fmt, path, self.spool_dir)
+            with open(path, "rb") as f:
+                while chunk := await asyncio.to_thread(f.read, SAVE_CHUNK):
+                    yield chunk
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    async def tag(self, ref: str, name: str) -> ImageRecord:
+        return await asyncio.to_thread(self.store.tag, ref, name)
+
+    def _client(self, ref: reference.RemoteReference, credentials: Credentials | None) -> RegistryClient:
+        return RegistryClient(ref.api_host, insecure=ref.registry in self.registries.insecure,
+                              certs_dir=self.registries.certs_dir,
+                              credentials=credentials or self.registries.credentials(ref.registry))
+
     def _pull(self, ref: reference.RemoteReference, credentials: Credentials | None,
               progress: Progress | None) -> ImageRecord:
-        client = RegistryClient(ref.api_host, insecure=ref.registry in self.registries.insecure,
-                                certs_dir=self.registries.certs_dir,
-                                credentials=credentials or self.registries.credentials(ref.registry))
+        client = self._client(ref, credentials)
         try:
             return self.store.import_image(pull.fetch(client, ref, progress), str(ref))
         except RegistryError as e:

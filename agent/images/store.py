@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import IO
 
 from agent.errors import Conflict, Failed, InvalidSpec, NotFound
-from agent.images import reference
+from agent.images import reference, save
 from agent.images.archive import ArchiveError, ArchiveImage, LayerBlob, read_archive, sha256_digest
 from agent.images.extract import LayerError, extract_layer
 from agent.images.model import ImageConfig, ImageRecord
@@ -134,6 +134,33 @@ class ImageStore:
                 raise InvalidSpec("image", f"id prefix {ref!r} matches {len(matches)} images; give more characters")
         raise NotFound(f"image {ref!r} not found: pull it (clusterctl image pull {ref}) or import it "
                        "(clusterctl image import FILE)")
+
+    def blob_path(self, digest: str) -> str:
+        return os.path.join(self.blobs, digest.removeprefix("sha256:"))
+
+    def manifest(self, record: ImageRecord) -> bytes:
+        """The image's manifest exactly as imported or pulled (its digest is the record's)."""
+        with open(self.blob_path(record.manifest_digest), "rb") as f:
+            return f.read()
+
+    def save(self, refs: list[str], fmt: str, path: str, scratch: str) -> None:
+        """Writes the images to an archive at `path`; no image is removed meanwhile."""
+        with self._lock:
+            records = [self.resolve(ref) for ref in refs]
+            save.save(path, records, fmt, self.blob_path, self.manifest, scratch)
+
+    def tag(self, ref: str, name: str) -> ImageRecord:
+        """Gives an image one more name (`clusterctl image tag`), taking it from any image that had it."""
+        try:
+            normalized = reference.normalize(name)
+        except reference.ReferenceError as e:
+            raise InvalidSpec("tag", str(e)) from None
+        with self._lock:
+            record = self.resolve(ref)
+            tags = self._tags()
+            tags[normalized] = record.id
+            self._write_tags(tags)
+            return self._load(record.id, tags)
 
     def lower_dirs(self, record: ImageRecord) -> list[str]:
         """Overlay lower directories for the image, topmost first, relative to layers_dir."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import tarfile
 
 import pytest
@@ -100,3 +103,30 @@ def test_hostile_layers_are_refused_and_leave_nothing(agent: AgentProcess, tmp_p
     assert message in result.err and "entry" in result.err
     assert sorted(os.listdir(layers_dir)) == before
     assert not os.path.exists("/tmp/escape") and not os.path.exists(os.path.join(str(tmp_path), "escape"))
+
+
+def test_save_in_both_formats_round_trips_and_skopeo_reads_it(agent: AgentProcess, test_root: str) -> None:
+    [original] = [i for i in agent.cli_json("images") if "busybox:test" in i["repo_tags"]]  # type: ignore[union-attr]
+    assert agent.cli("image", "tag", "busybox:test", "saved/box:v2").code == 0
+    for fmt, transport in (("docker", "docker-archive"), ("oci", "oci-archive")):
+        archive = os.path.join(test_root, f"saved-{fmt}.tar")
+        saved = agent.cli("image", "save", "--format", fmt, "--file", archive, "saved/box:v2")
+        assert saved.code == 0 and os.path.getsize(archive) > 0, saved.err
+        if shutil.which("skopeo"):  # a reader nobody here wrote
+            reference = f"{archive}:saved/box:v2" if fmt == "docker" else f"{archive}:v2"  # OCI: by ref.name
+            inspected = subprocess.run(["skopeo", "inspect", f"{transport}:{reference}"], capture_output=True,
+                                       text=True, timeout=60)
+            assert inspected.returncode == 0, inspected.stderr
+            assert json.loads(inspected.stdout)["Layers"]
+        assert agent.cli("image", "rm", "saved/box:v2").code == 0
+        loaded = agent.cli("image", "import", archive)
+        assert loaded.code == 0 and "saved/box:v2" in loaded.out, loaded.err
+        [again] = [i for i in agent.cli_json("images") if "saved/box:v2" in i["repo_tags"]]  # type: ignore[union-attr]
+        assert again["id"] == original["id"]  # the same config, byte for byte
+        if fmt == "oci":
+            assert again["manifest_digest"] == original["manifest_digest"]  # blobs carried as stored
+        assert agent.cli("run", "--rm", "saved/box:v2", "echo", "round trip").out == "round trip\n"
+    assert agent.cli("image", "rm", "saved/box:v2").code == 0
+    missing = agent.cli("image", "save", "--file", os.path.join(test_root, "none.tar"), "no-such:image")
+    assert missing.code == 1 and "not found" in missing.err
+    assert not os.path.exists(os.path.join(test_root, "none.tar"))

@@ -19,7 +19,7 @@ from shoal.controlplane.v1 import app_service_pb2 as apb
 from shoal.controlplane.v1 import app_service_pb2_grpc
 from shoal.controlplane.v1 import apps_pb2 as pb
 
-from cli.busybox_image import ARCH, Entry, busybox_entries, image_config, layer_tar
+from cli.busybox_image import ARCH, Entry, busybox_entries, image_config, layer_tar, write_oci_layout
 from tests.integration.conftest import ControlPlane
 from tests.integration.harness import ENV, AgentProcess, eventually, free_port
 from tests.integration.test_cluster_member import member  # noqa: F401  (the fixture)
@@ -292,3 +292,39 @@ def test_agents_pull_on_demand_per_the_apps_pull_policy(member: AgentProcess, co
     for name in ("never", "served", "absent"):
         apps.DeleteApp(apb.DeleteAppRequest(name=name))
     eventually(lambda: member.cli_json("ps", "-a") == [])
+
+
+def test_push_is_read_by_skopeo_and_pulled_back(agent: AgentProcess, registry: Registry, test_root: str) -> None:
+    archive = os.path.join(test_root, "big.tar")
+    big = _extra_layer("big", (8 << 20) + 4096)  # over one upload chunk: sent in PATCHes
+    write_oci_layout(archive, [layer_tar(busybox_entries()), big], config={"Env": ["ORIGIN=shoal"]}, name="big:v1")
+    assert agent.cli("image", "import", archive).code == 0
+    target = f"{registry.address}/shoal/pushed:v1"
+    assert agent.cli("image", "tag", "big:v1", target).code == 0
+    pushed = agent.cli("image", "push", target)
+    assert pushed.code == 0, pushed.err
+    digest = pushed.out.strip().splitlines()[-1].rsplit(" ", 1)[-1]
+    [record] = [i for i in agent.cli_json("images") if target in i["repo_tags"]]  # type: ignore[union-attr]
+    assert digest == record["manifest_digest"]  # the manifest went byte for byte
+
+    inspected = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{target}"],
+                               capture_output=True, text=True, timeout=60)
+    assert inspected.returncode == 0, inspected.stderr
+    facts = json.loads(inspected.stdout)
+    assert facts["Digest"] == digest and len(facts["Layers"]) == 2 and "ORIGIN=shoal" in facts["Env"]
+    copied = subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{target}",
+                             f"oci:{os.path.join(test_root, 'skopeo-copy')}:v1"], capture_output=True, text=True,
+                            timeout=60)
+    assert copied.returncode == 0, copied.stderr  # skopeo verifies every digest as it copies
+
+    sibling = f"{registry.address}/shoal/sibling:v1"  # its blobs are mounted from shoal/pushed
+    assert agent.cli("image", "tag", target, sibling).code == 0
+    assert agent.cli("image", "push", sibling).code == 0
+    for name in (target, sibling, "big:v1"):
+        assert agent.cli("image", "rm", name).code == 0
+    assert agent.cli("image", "pull", sibling).code == 0
+    ran = agent.cli("run", "--rm", sibling, "sh", "-c", "echo $ORIGIN; ls /data")
+    assert (ran.code, ran.out) == (0, "shoal\nbig\n"), ran.err
+    assert agent.cli("image", "rm", sibling).code == 0
+    missing = agent.cli("image", "push", f"{registry.address}/shoal/not-here:v1")
+    assert missing.code == 1 and "not found" in missing.err

@@ -234,6 +234,54 @@ class PullImageProgress(_message.Message):
     image: _images_pb2.Image
     def __init__(self, layer: _Optional[str] = ..., current: _Optional[int] = ..., total: _Optional[int] = ..., image: _Optional[_Union[_images_pb2.Image, _Mapping]] = ...) -> None: ...
 
+class PushImageRequest(_message.Message):
+    __slots__ = ("reference", "auth")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    auth: RegistryAuth
+    def __init__(self, reference: _Optional[str] = ..., auth: _Optional[_Union[RegistryAuth, _Mapping]] = ...) -> None: ...
+
+class PushImageProgress(_message.Message):
+    __slots__ = ("layer", "current", "total", "manifest_digest")
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    layer: str
+    current: int
+    total: int
+    manifest_digest: str
+    def __init__(self, layer: _Optional[str] = ..., current: _Optional[int] = ..., total: _Optional[int] = ..., manifest_digest: _Optional[str] = ...) -> None: ...
+
+class SaveImageRequest(_message.Message):
+    __slots__ = ("images", "format")
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedScalarFieldContainer[str]
+    format: str
+    def __init__(self, images: _Optional[_Iterable[str]] = ..., format: _Optional[str] = ...) -> None: ...
+
+class SaveImageChunk(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class TagImageRequest(_message.Message):
+    __slots__ = ("image", "name")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    name: str
+    def __init__(self, image: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class TagImageResponse(_message.Message):
+    __slots__ = ("image",)
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    image: _images_pb2.Image
+    def __init__(self, image: _Optional[_Union[_images_pb2.Image, _Mapping]] = ...) -> None: ...
+
 class ListImagesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

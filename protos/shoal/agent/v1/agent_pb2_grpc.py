@@ -104,6 +104,21 @@ class AgentStub:
                 request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageRequest.SerializeToString,
                 response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageProgress.FromString,
                 _registered_method=True)
+        self.PushImage = channel.unary_stream(
+                '/shoal.agent.v1.Agent/PushImage',
+                request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PushImageRequest.SerializeToString,
+                response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PushImageProgress.FromString,
+                _registered_method=True)
+        self.SaveImage = channel.unary_stream(
+                '/shoal.agent.v1.Agent/SaveImage',
+                request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageRequest.SerializeToString,
+                response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageChunk.FromString,
+                _registered_method=True)
+        self.TagImage = channel.unary_unary(
+                '/shoal.agent.v1.Agent/TagImage',
+                request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.TagImageRequest.SerializeToString,
+                response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.TagImageResponse.FromString,
+                _registered_method=True)
         self.InspectImage = channel.unary_unary(
                 '/shoal.agent.v1.Agent/InspectImage',
                 request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.InspectImageRequest.SerializeToString,
@@ -222,6 +237,31 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PushImage(self, request, context):
+        """Pushes a local image to the registry its name points at (tag it first: TagImage): blobs the
+        registry has are skipped, blobs in another of the image's repositories there are mounted.
+        The last message carries the manifest digest. Errors as for PullImage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SaveImage(self, request, context):
+        """Writes images as one archive, streamed in chunks: `docker save`'s format or an OCI image
+        layout tar (both load with ImportImage, `docker load` and skopeo). NOT_FOUND for an unknown
+        image, before anything is sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TagImage(self, request, context):
+        """Gives an image one more name (`clusterctl image tag`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def InspectImage(self, request, context):
         """One image by reference, id or id prefix.
         """
@@ -308,6 +348,21 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.PullImage,
                     request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageRequest.FromString,
                     response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageProgress.SerializeToString,
+            ),
+            'PushImage': grpc.unary_stream_rpc_method_handler(
+                    servicer.PushImage,
+                    request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PushImageRequest.FromString,
+                    response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PushImageProgress.SerializeToString,
+            ),
+            'SaveImage': grpc.unary_stream_rpc_method_handler(
+                    servicer.SaveImage,
+                    request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageRequest.FromString,
+                    response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageChunk.SerializeToString,
+            ),
+            'TagImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.TagImage,
+                    request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.TagImageRequest.FromString,
+                    response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.TagImageResponse.SerializeToString,
             ),
             'InspectImage': grpc.unary_unary_rpc_method_handler(
                     servicer.InspectImage,
@@ -698,6 +753,87 @@ class Agent:
             '/shoal.agent.v1.Agent/PullImage',
             shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageRequest.SerializeToString,
             shoal_dot_agent_dot_v1_dot_agent__pb2.PullImageProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.agent.v1.Agent/PushImage',
+            shoal_dot_agent_dot_v1_dot_agent__pb2.PushImageRequest.SerializeToString,
+            shoal_dot_agent_dot_v1_dot_agent__pb2.PushImageProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.agent.v1.Agent/SaveImage',
+            shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageRequest.SerializeToString,
+            shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TagImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.agent.v1.Agent/TagImage',
+            shoal_dot_agent_dot_v1_dot_agent__pb2.TagImageRequest.SerializeToString,
+            shoal_dot_agent_dot_v1_dot_agent__pb2.TagImageResponse.FromString,
             options,
             channel_credentials,
             insecure,
