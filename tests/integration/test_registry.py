@@ -320,6 +320,10 @@ def test_push_is_read_by_skopeo_and_pulled_back(agent: AgentProcess, registry: R
     sibling = f"{registry.address}/shoal/sibling:v1"  # its blobs are mounted from shoal/pushed
     assert agent.cli("image", "tag", target, sibling).code == 0
     assert agent.cli("image", "push", sibling).code == 0
+    with open(os.path.join(os.path.dirname(registry.storage), "registry.log")) as f:
+        access = [line for line in f if "/v2/shoal/" in line]
+    assert sum("/v2/shoal/sibling/blobs/uploads/?mount=" in line and '" 201 ' in line for line in access) == 3
+    assert any(line.startswith(("127.0.0.1",)) and '"PATCH /v2/shoal/pushed/' in line for line in access)  # chunks
     for name in (target, sibling, "big:v1"):
         assert agent.cli("image", "rm", name).code == 0
     assert agent.cli("image", "pull", sibling).code == 0
