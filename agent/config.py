@@ -29,6 +29,9 @@ class AgentConfig:
     insecure_registries: tuple[str, ...] = ()  # host:port pulled over plain HTTP
     registry_certs_dir: str = DEFAULT_CERTS_DIR
     registry_auth_file: str = ""  # Docker-style config.json for pulls that bring no credentials
+    image_gc_high_percent: int = 85  # over this much of the store's filesystem used, unused images go...
+    image_gc_low_percent: int = 80  # ...until it is down to this
+    image_gc_interval: float = 60.0  # seconds between checks
 
     @property
     def grpc_addresses(self) -> tuple[str, ...]:
@@ -63,5 +66,9 @@ class AgentConfig:
                 raise InvalidSpec("--label", f"{key!r}: a label key is [A-Za-z0-9][A-Za-z0-9_./-]*")
         if self.server and not re.fullmatch(r"[\w.:\[\]-]+:\d+", self.server):
             raise InvalidSpec("--server", f"{self.server!r}: expected HOST:PORT of a shoal-controlplane")
+        if not 0 <= self.image_gc_low_percent <= self.image_gc_high_percent <= 100:
+            raise InvalidSpec("--image-gc-low-percent", "0 <= low <= high <= 100 (--image-gc-high-percent 100: never)")
+        if self.image_gc_interval <= 0:
+            raise InvalidSpec("--image-gc-interval", "a positive number of seconds")
         if self.log_max_bytes < 4096 or self.log_max_files < 1:
             raise InvalidSpec("--log-max-size", "at least 4096 bytes and at least one file")

@@ -38,6 +38,11 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
                         help=f"DIR/HOST:PORT/ca.crt is trusted for that registry (default {DEFAULT_CERTS_DIR})")
     parser.add_argument("--registry-auth-file", default="",
                         help="Docker-style config.json with the credentials for pulls (e.g. /root/.docker/config.json)")
+    parser.add_argument("--image-gc-high-percent", type=int, default=85,
+                        help="when the image store's filesystem is fuller than this, unused images are removed, "
+                             "least recently used first (default 85; 100 never)")
+    parser.add_argument("--image-gc-low-percent", type=int, default=80, help="...down to this (default 80)")
+    parser.add_argument("--image-gc-interval", type=float, default=60.0, help="seconds between checks (default 60)")
     args = parser.parse_args(argv)
     labels = {}
     for item in args.label:
@@ -50,7 +55,8 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
                        log_max_files=args.log_max_files, server=args.server, labels=labels,
                        node_name=args.node_name, advertise_address=args.advertise_address,
                        insecure_registries=tuple(args.insecure_registry), registry_certs_dir=args.registry_certs_dir,
-                       registry_auth_file=args.registry_auth_file)
+                       registry_auth_file=args.registry_auth_file, image_gc_high_percent=args.image_gc_high_percent,
+                       image_gc_low_percent=args.image_gc_low_percent, image_gc_interval=args.image_gc_interval)
 
 
 async def serve(config: AgentConfig) -> None:

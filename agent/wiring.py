@@ -39,11 +39,13 @@ class RunningAgent:
     metrics_server: Any
     address: str
     membership: asyncio.Task[None] | None = None
+    image_gc: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
-        if self.membership is not None:
-            self.membership.cancel()
-            await asyncio.gather(self.membership, return_exceptions=True)
+        for task in (self.membership, self.image_gc):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.server.stop(grace=2)
         await self.containers.drain()
         await self.supervisor.close()
@@ -103,4 +105,15 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s, control plane %s)",
              ", ".join(config.grpc_addresses),
              config.state_dir, config.cgroup_parent, config.metrics_listen, config.server or "none")
-    return RunningAgent(server, supervisor, containers, metrics_server, config.grpc_addresses[0], membership)
+    image_gc = asyncio.get_running_loop().create_task(_collect_images(images, config))
+    return RunningAgent(server, supervisor, containers, metrics_server, config.grpc_addresses[0], membership,
+                        image_gc)
+
+
+async def _collect_images(images: ImageService, config: AgentConfig) -> None:
+    while True:
+        await asyncio.sleep(config.image_gc_interval)
+        try:
+            await images.collect_past_high_water(config.image_gc_high_percent, config.image_gc_low_percent)
+        except Exception:  # the next round tries again; a failing collection must not stop the agent
+            log.exception("image garbage collection failed")

@@ -149,6 +149,24 @@ def cmd_save(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    pruned = stub.PruneImages(apb.PruneImagesRequest(all=args.all))
+    if args.output != "table":
+        output.emit(pruned, args.output)
+        return 0
+    for image in pruned.deleted:
+        print(f"Deleted: {image.id}" + (f" ({', '.join(image.repo_tags)})" if image.repo_tags else ""))
+    print(f"Total reclaimed space: {format_bytes(pruned.reclaimed_bytes)}")
+    return 0
+
+
+def cmd_pin(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
+    for ref in args.images:
+        stub.PinImage(apb.PinImageRequest(image=ref, pinned=args.verb == "pin"))
+        print(ref)
+    return 0
+
+
 def cmd_tag(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     stub.TagImage(apb.TagImageRequest(image=args.source, name=args.target))
     return 0
@@ -198,7 +216,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     images = commands.add_parser("images", help="list images")
     images.set_defaults(handler=cmd_images)
     image = commands.add_parser("image", help="manage images")
-    verbs = image.add_subparsers(dest="verb", required=True, metavar="{import,pull,push,save,tag,ls,rm,inspect}")
+    verbs = image.add_subparsers(dest="verb", required=True,
+                                 metavar="{import,pull,push,save,tag,prune,pin,unpin,ls,rm,inspect}")
     load = verbs.add_parser("import", help="import an OCI layout tar or a docker save archive "
                                            "(with a control plane: into every ready node)")
     load.add_argument("file")
@@ -217,6 +236,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     saver.add_argument("--format", choices=("docker", "oci"), default="docker",
                        help="docker (`docker save`'s format, the default) or oci (an OCI image layout)")
     saver.set_defaults(handler=cmd_save)
+    prune = verbs.add_parser("prune", help="remove images no container uses: untagged ones, or all with -a")
+    prune.add_argument("-a", "--all", action="store_true", help="also tagged images (never pinned or used ones)")
+    prune.set_defaults(handler=cmd_prune)
+    for verb, text in (("pin", "keep images through garbage collection"), ("unpin", "let them be collected again")):
+        pin = verbs.add_parser(verb, help=text)
+        pin.add_argument("images", nargs="+")
+        pin.set_defaults(handler=cmd_pin)
     tag = verbs.add_parser("tag", help="give an image another name, e.g. localhost:5000/team/app:v1")
     tag.add_argument("source")
     tag.add_argument("target")

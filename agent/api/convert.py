@@ -102,7 +102,7 @@ def image_to_pb(record: ImageRecord) -> ipb.Image:
     return ipb.Image(
         id=record.id, repo_tags=record.repo_tags, manifest_digest=record.manifest_digest,
         size_bytes=record.size_bytes, created_at=timestamp(_created_ns(record.created)), diff_ids=record.diff_ids,
-        platform=record.platform,
+        platform=record.platform, pinned=record.pinned,
         config=ipb.ImageConfig(entrypoint=config.entrypoint, cmd=config.cmd, env=config.env,
                                working_dir=config.working_dir, user=config.user,
                                exposed_ports=config.exposed_ports, labels=config.labels,

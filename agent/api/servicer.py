@@ -107,6 +107,13 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         async for chunk in self.images.save(list(request.images), request.format or "docker"):
             yield apb.SaveImageChunk(data=chunk)
 
+    async def PruneImages(self, request: apb.PruneImagesRequest, context: Context) -> Any:
+        deleted, reclaimed = await self.images.prune(request.all)
+        return apb.PruneImagesResponse(deleted=[convert.image_to_pb(r) for r in deleted], reclaimed_bytes=reclaimed)
+
+    async def PinImage(self, request: apb.PinImageRequest, context: Context) -> Any:
+        return apb.PinImageResponse(image=convert.image_to_pb(await self.images.pin(request.image, request.pinned)))
+
     async def TagImage(self, request: apb.TagImageRequest, context: Context) -> Any:
         return apb.TagImageResponse(image=convert.image_to_pb(await self.images.tag(request.image, request.name)))
 

@@ -117,6 +117,7 @@ class ContainerService:
     async def create(self, spec: ContainerSpec) -> Container:
         validate(spec)
         image = self.images.resolve(spec.image)
+        self.images.mark_used(image.id)
         taken = {c.name: c.id for c in self.containers.values()}
         if spec.name in taken:
             raise AlreadyExists(f"container name {spec.name!r} is already in use by container {taken[spec.name][:12]}")

@@ -43,10 +43,12 @@ class ImageRecord:
     created: str
     platform: str
     repo_tags: tuple[str, ...] = ()
+    pinned: bool = False  # never garbage-collected (`clusterctl image pin`)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("repo_tags")
+        data.pop("pinned")
         return data
 
     @classmethod

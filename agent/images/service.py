@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +18,7 @@ from agent.images.model import ImageRecord
 from agent.images.registry import Credentials, RegistryClient, RegistryError
 from agent.images.store import ImageStore
 
+log = logging.getLogger(__name__)
 REGISTRY_ERRORS: dict[str, type[ShoalError]] = {"auth": AccessDenied, "not_found": NotFound,
                                                 "network": Unavailable}
 Progress = Callable[[str, int, int], None]
@@ -120,6 +122,23 @@ class ImageService:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+    async def prune(self, everything: bool, target_bytes: int = 0) -> tuple[list[ImageRecord], int]:
+        return await asyncio.to_thread(self.store.prune, everything, target_bytes)
+
+    async def pin(self, ref: str, pinned: bool) -> ImageRecord:
+        return await asyncio.to_thread(self.store.pin, ref, pinned)
+
+    async def collect_past_high_water(self, high_percent: int, low_percent: int) -> None:
+        """Kubelet's image GC: once the store's filesystem is over `high_percent` full, unused images
+        go, least recently used first, until it is down to `low_percent` (or nothing more can go)."""
+        used, total = self.store.usage()
+        if not total or used * 100 <= total * high_percent:
+            return
+        target = used - total * low_percent // 100
+        deleted, reclaimed = await self.prune(everything=True, target_bytes=target)
+        log.warning("image store filesystem %d%% full (over %d%%): removed %d unused images, %d bytes",
+                    used * 100 // total, high_percent, len(deleted), reclaimed)
 
     async def tag(self, ref: str, name: str) -> ImageRecord:
         return await asyncio.to_thread(self.store.tag, ref, name)

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,6 +31,7 @@ from agent.images.archive import ArchiveError, ArchiveImage, LayerBlob, read_arc
 from agent.images.extract import LayerError, extract_layer
 from agent.images.model import ImageConfig, ImageRecord
 
+IN_FLIGHT_GRACE = 5.0  # an image imported, pulled or used this recently is never collected
 COPY_CHUNK = 1 << 20
 
 
@@ -65,6 +67,10 @@ class ImageStore:
         # The agent is the store's only writer, so the index lives in memory and is written through:
         # container create and start resolve images without touching the disk.
         self._tag_index = self._read_tags()
+        self.pins_path = os.path.join(root, "pins.json")
+        self._pins = self._read_pins()
+        self._last_used: dict[str, float] = {}
+        self._started = time.time()
         # Bumped whenever names change: whoever waits for an image (a cluster replica that could not
         # start for want of it) retries at once instead of at its next backoff step.
         self.generation = 0
@@ -103,7 +109,77 @@ class ImageStore:
 
     def _load(self, image_id: str, tags: dict[str, str]) -> ImageRecord:
         names = tuple(sorted(name for name, target in tags.items() if target == image_id))
-        return replace(self._records[image_id], repo_tags=names)
+        return replace(self._records[image_id], repo_tags=names, pinned=image_id in self._pins)
+
+    # ---- garbage collection ---------------------------------------------------------------------
+    def _read_pins(self) -> set[str]:
+        with contextlib.suppress(FileNotFoundError), open(self.pins_path) as f:
+            return set(json.load(f))
+        return set()
+
+    def pin(self, ref: str, pinned: bool) -> ImageRecord:
+        with self._lock:
+            record = self.resolve(ref)
+            pins = (self._pins | {record.id}) if pinned else (self._pins - {record.id})
+            with open(self.pins_path + ".tmp", "w") as f:
+                json.dump(sorted(pins), f)
+            os.replace(self.pins_path + ".tmp", self.pins_path)
+            self._pins = pins
+            return self._load(record.id, self._tags())
+
+    def mark_used(self, image_id: str) -> None:
+        """A container is being created from the image: collection removes the least recently used
+        images first (kept in memory; after a restart, all count as used at start-up), and never
+        one used or imported in the last IN_FLIGHT_GRACE seconds (its container may not be recorded
+        yet)."""
+        self._last_used[image_id] = time.time()
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes used, bytes total) of the filesystem holding the store."""
+        stat = os.statvfs(self.root)
+        return (stat.f_blocks - stat.f_bfree) * stat.f_frsize, stat.f_blocks * stat.f_frsize
+
+    def prune(self, everything: bool, target_bytes: int = 0) -> tuple[list[ImageRecord], int]:
+        """Deletes images no container uses and nobody pinned: the untagged ones, or with
+        `everything` all of them, least recently used first, stopping once `target_bytes` are
+        reclaimed (0: no limit). Then deletes blobs and layers no image refers to (what an
+        interrupted import or a crash left). Returns the deleted images and the bytes reclaimed."""
+        with self._lock:
+            tags = self._tags()
+            recent = time.time() - IN_FLIGHT_GRACE
+            candidates = [record for record in (self._load(i, tags) for i in self._records)
+                          if (everything or not record.repo_tags) and not record.pinned
+                          and not self._in_use(record.id) and self._last_used.get(record.id, 0) < recent]
+            candidates.sort(key=lambda record: self._last_used.get(record.id, self._started))
+            deleted, reclaimed = [], 0
+            for record in candidates:
+                if target_bytes and reclaimed >= target_bytes:
+                    break
+                for name in record.repo_tags:
+                    del tags[name]
+                os.unlink(os.path.join(self.records, record.id.removeprefix("sha256:") + ".json"))
+                del self._records[record.id]
+                reclaimed += self._collect_garbage(record)
+                deleted.append(record)
+            if deleted:
+                self._write_tags(tags)
+            return deleted, reclaimed + self._collect_orphans()
+
+    def _collect_orphans(self) -> int:
+        referenced_blobs = {d.removeprefix("sha256:") for r in self._records.values()
+                            for d in (*r.layer_digests, r.id, r.manifest_digest)}
+        referenced_layers = {d.removeprefix("sha256:") for r in self._records.values() for d in r.diff_ids}
+        freed = 0
+        for name in os.listdir(self.blobs):
+            if "." in name or name not in referenced_blobs:  # a temporary name is a crash's leftover
+                path = os.path.join(self.blobs, name)
+                freed += os.path.getsize(path)
+                os.unlink(path)
+        for name in os.listdir(self.layers_dir):
+            hex_id = name.removesuffix(".json")
+            if hex_id not in referenced_layers:
+                freed += self._remove_layer(hex_id)
+        return freed
 
     def images_list(self) -> list[ImageRecord]:
         tags = self._tags()
@@ -209,6 +285,7 @@ class ImageStore:
                 raise
             for record in records:
                 self._records.setdefault(record.id, record)
+                self._last_used[record.id] = time.time()  # its user (a pull for a replica) may be on its way
             tags = self._tags()
             for record, image in zip(records, images, strict=True):
                 for name in image.names:
@@ -330,18 +407,30 @@ class ImageStore:
             self._collect_garbage(record)
             return list(record.repo_tags), [record.id]
 
-    def _collect_garbage(self, removed: ImageRecord) -> None:
+    def _collect_garbage(self, removed: ImageRecord) -> int:
+        """Deletes the removed image's layers and blobs that no other image shares; returns the bytes freed."""
         still_used_layers: set[str] = set()
         still_used_blobs: set[str] = set()
-        for other in self.images_list():
+        for other in self._records.values():
             still_used_layers.update(other.diff_ids)
             still_used_blobs.update(other.layer_digests)
             still_used_blobs.update({other.id, other.manifest_digest})
+        freed = 0
         for diff_id in set(removed.diff_ids) - still_used_layers:
-            hex_id = diff_id.removeprefix("sha256:")
-            shutil.rmtree(os.path.join(self.layers_dir, hex_id), ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.layers_dir, hex_id + ".json"))
+            freed += self._remove_layer(diff_id.removeprefix("sha256:"))
         for digest in {*removed.layer_digests, removed.id, removed.manifest_digest} - still_used_blobs:
+            path = os.path.join(self.blobs, digest.removeprefix("sha256:"))
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.blobs, digest.removeprefix("sha256:")))
+                freed += os.path.getsize(path)
+                os.unlink(path)
+        return freed
+
+    def _remove_layer(self, hex_id: str) -> int:
+        size = 0
+        with contextlib.suppress(FileNotFoundError, ValueError, KeyError), \
+                open(os.path.join(self.layers_dir, hex_id + ".json")) as f:
+            size = int(json.load(f)["size"])
+        shutil.rmtree(os.path.join(self.layers_dir, hex_id), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.layers_dir, hex_id + ".json"))
+        return size

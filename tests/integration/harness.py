@@ -50,6 +50,7 @@ class AgentProcess:
     listen: str = ""
     server: str = ""
     process: subprocess.Popen[bytes] | None = None
+    flags: tuple[str, ...] = ()  # more shoal-agent flags
 
     @property
     def address(self) -> str:
@@ -62,7 +63,7 @@ class AgentProcess:
             [sys.executable, "-m", "agent.main", "--state-dir", self.state_dir, "--cgroup-parent",
              self.cgroup_parent, "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
              "--log-max-size", "65536", "--log-max-files", "2", *(["--listen", self.listen] if self.listen else []),
-             *(["--server", self.server, "--label", "zone=test"] if self.server else [])],
+             *(["--server", self.server, "--label", "zone=test"] if self.server else []), *self.flags],
             stdout=log, stderr=log, env=ENV)
         log.close()
         deadline = time.monotonic() + 20

@@ -7,11 +7,13 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 
 import pytest
 from make_busybox_image import Entry, busybox_entries, layer_tar, write_docker_archive, write_oci_layout
 
-from tests.integration.harness import AgentProcess
+from agent.images.store import IN_FLIGHT_GRACE
+from tests.integration.harness import AgentProcess, eventually
 
 
 def test_docker_save_archive_with_config_honoured(agent: AgentProcess, tmp_path: object) -> None:
@@ -130,3 +132,50 @@ def test_save_in_both_formats_round_trips_and_skopeo_reads_it(agent: AgentProces
     missing = agent.cli("image", "save", "--file", os.path.join(test_root, "none.tar"), "no-such:image")
     assert missing.code == 1 and "not found" in missing.err
     assert not os.path.exists(os.path.join(test_root, "none.tar"))
+
+
+def _extra_image(test_root: str, name: str) -> str:
+    path = os.path.join(test_root, f"{name.replace(':', '-')}.tar")
+    write_oci_layout(path, [layer_tar(busybox_entries()), layer_tar([Entry(f"{name}.txt", os.urandom(4096))])],
+                     name=name)
+    return path
+
+
+def test_prune_keeps_what_is_used_or_pinned(fresh_agent: AgentProcess, test_root: str) -> None:
+    agent = fresh_agent
+    for name in ("spare:v1", "kept:v1", "used:v1"):
+        assert agent.cli("image", "import", _extra_image(test_root, name)).code == 0
+    assert agent.cli("image", "pin", "kept:v1").code == 0
+    assert agent.cli("run", "-d", "--name", "user", "used:v1", "sleep", "60").code == 0
+    layers = os.path.join(agent.state_dir, "images", "layers")
+    shared_busybox = sorted(os.listdir(layers))
+    time.sleep(IN_FLIGHT_GRACE + 0.5)  # images imported or used this recently are never collected
+
+    dangling = agent.cli("image", "prune")  # without -a: only untagged images, and there are none
+    assert dangling.code == 0 and "Deleted" not in dangling.out
+    pruned = agent.cli("image", "prune", "-a")
+    assert pruned.code == 0 and "spare:v1" in pruned.out and "Total reclaimed space" in pruned.out
+    names = {n for i in agent.cli_json("images") for n in i["repo_tags"]}  # type: ignore[union-attr]
+    assert {"kept:v1", "used:v1"} <= names and "spare:v1" not in names
+    assert "busybox:test" not in names  # unused, unpinned: gone too; its layer stays, shared with the others
+    assert set(os.listdir(layers)) < set(shared_busybox)
+    [kept] = [i for i in agent.cli_json("images") if "kept:v1" in i["repo_tags"]]  # type: ignore[union-attr]
+    assert kept["pinned"] is True
+    assert agent.cli("image", "unpin", "kept:v1").code == 0
+    assert agent.cli("rm", "-f", "user").code == 0
+
+
+def test_automatic_collection_past_the_high_water_mark(test_root: str, busybox_tar: str) -> None:
+    from tests.integration.conftest import make_agent
+
+    agent = make_agent(test_root)
+    agent.flags = ("--image-gc-high-percent", "0", "--image-gc-low-percent", "0", "--image-gc-interval", "0.5")
+    agent.start()  # every filesystem is "over 0% full": each round removes whatever may go
+    try:
+        assert agent.cli("image", "import", _extra_image(test_root, "pinned:v1")).code == 0
+        assert agent.cli("image", "pin", "pinned:v1").code == 0  # within the grace of its import
+        assert agent.cli("image", "import", _extra_image(test_root, "doomed:v1")).code == 0
+        names = lambda: [n for i in agent.cli_json("images") for n in i["repo_tags"]]  # type: ignore[union-attr]  # noqa: E731
+        eventually(lambda: names() == ["pinned:v1"], timeout=30)
+    finally:
+        agent.destroy()

@@ -268,6 +268,34 @@ class SaveImageChunk(_message.Message):
     data: bytes
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
+class PruneImagesRequest(_message.Message):
+    __slots__ = ("all",)
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    def __init__(self, all: _Optional[bool] = ...) -> None: ...
+
+class PruneImagesResponse(_message.Message):
+    __slots__ = ("deleted", "reclaimed_bytes")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    RECLAIMED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    deleted: _containers.RepeatedCompositeFieldContainer[_images_pb2.Image]
+    reclaimed_bytes: int
+    def __init__(self, deleted: _Optional[_Iterable[_Union[_images_pb2.Image, _Mapping]]] = ..., reclaimed_bytes: _Optional[int] = ...) -> None: ...
+
+class PinImageRequest(_message.Message):
+    __slots__ = ("image", "pinned")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    pinned: bool
+    def __init__(self, image: _Optional[str] = ..., pinned: _Optional[bool] = ...) -> None: ...
+
+class PinImageResponse(_message.Message):
+    __slots__ = ("image",)
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    image: _images_pb2.Image
+    def __init__(self, image: _Optional[_Union[_images_pb2.Image, _Mapping]] = ...) -> None: ...
+
 class TagImageRequest(_message.Message):
     __slots__ = ("image", "name")
     IMAGE_FIELD_NUMBER: _ClassVar[int]

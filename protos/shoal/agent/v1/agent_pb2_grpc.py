@@ -114,6 +114,16 @@ class AgentStub:
                 request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageRequest.SerializeToString,
                 response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageChunk.FromString,
                 _registered_method=True)
+        self.PruneImages = channel.unary_unary(
+                '/shoal.agent.v1.Agent/PruneImages',
+                request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PruneImagesRequest.SerializeToString,
+                response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PruneImagesResponse.FromString,
+                _registered_method=True)
+        self.PinImage = channel.unary_unary(
+                '/shoal.agent.v1.Agent/PinImage',
+                request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageRequest.SerializeToString,
+                response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageResponse.FromString,
+                _registered_method=True)
         self.TagImage = channel.unary_unary(
                 '/shoal.agent.v1.Agent/TagImage',
                 request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.TagImageRequest.SerializeToString,
@@ -255,6 +265,21 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PruneImages(self, request, context):
+        """Deletes images no container uses and nobody pinned: untagged ones, or with `all` every one;
+        then blobs and layers no image refers to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PinImage(self, request, context):
+        """Pins (or unpins) an image: garbage collection never removes a pinned image.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def TagImage(self, request, context):
         """Gives an image one more name (`clusterctl image tag`).
         """
@@ -358,6 +383,16 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.SaveImage,
                     request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageRequest.FromString,
                     response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageChunk.SerializeToString,
+            ),
+            'PruneImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneImages,
+                    request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PruneImagesRequest.FromString,
+                    response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PruneImagesResponse.SerializeToString,
+            ),
+            'PinImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.PinImage,
+                    request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageRequest.FromString,
+                    response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageResponse.SerializeToString,
             ),
             'TagImage': grpc.unary_unary_rpc_method_handler(
                     servicer.TagImage,
@@ -807,6 +842,60 @@ class Agent:
             '/shoal.agent.v1.Agent/SaveImage',
             shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageRequest.SerializeToString,
             shoal_dot_agent_dot_v1_dot_agent__pb2.SaveImageChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.agent.v1.Agent/PruneImages',
+            shoal_dot_agent_dot_v1_dot_agent__pb2.PruneImagesRequest.SerializeToString,
+            shoal_dot_agent_dot_v1_dot_agent__pb2.PruneImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PinImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.agent.v1.Agent/PinImage',
+            shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageRequest.SerializeToString,
+            shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageResponse.FromString,
             options,
             channel_credentials,
             insecure,

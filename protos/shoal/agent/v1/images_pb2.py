@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bshoal/agent/v1/images.proto\x12\x0eshoal.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x01\n\x0bImageConfig\x12\x12\n\nentrypoint\x18\x01 \x03(\t\x12\x0b\n\x03\x63md\x18\x02 \x03(\t\x12\x0b\n\x03\x65nv\x18\x03 \x03(\t\x12\x13\n\x0bworking_dir\x18\x04 \x01(\t\x12\x0c\n\x04user\x18\x05 \x01(\t\x12\x15\n\rexposed_ports\x18\x06 \x03(\t\x12\x37\n\x06labels\x18\x07 \x03(\x0b\x32\'.shoal.agent.v1.ImageConfig.LabelsEntry\x12\x13\n\x0bstop_signal\x18\x08 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd4\x01\n\x05Image\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\trepo_tags\x18\x02 \x03(\t\x12\x17\n\x0fmanifest_digest\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64iff_ids\x18\x06 \x03(\t\x12+\n\x06\x63onfig\x18\x07 \x01(\x0b\x32\x1b.shoal.agent.v1.ImageConfig\x12\x10\n\x08platform\x18\x08 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bshoal/agent/v1/images.proto\x12\x0eshoal.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x01\n\x0bImageConfig\x12\x12\n\nentrypoint\x18\x01 \x03(\t\x12\x0b\n\x03\x63md\x18\x02 \x03(\t\x12\x0b\n\x03\x65nv\x18\x03 \x03(\t\x12\x13\n\x0bworking_dir\x18\x04 \x01(\t\x12\x0c\n\x04user\x18\x05 \x01(\t\x12\x15\n\rexposed_ports\x18\x06 \x03(\t\x12\x37\n\x06labels\x18\x07 \x03(\x0b\x32\'.shoal.agent.v1.ImageConfig.LabelsEntry\x12\x13\n\x0bstop_signal\x18\x08 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe4\x01\n\x05Image\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\trepo_tags\x18\x02 \x03(\t\x12\x17\n\x0fmanifest_digest\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64iff_ids\x18\x06 \x03(\t\x12+\n\x06\x63onfig\x18\x07 \x01(\x0b\x32\x1b.shoal.agent.v1.ImageConfig\x12\x10\n\x08platform\x18\x08 \x01(\t\x12\x0e\n\x06pinned\x18\t \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,5 +39,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMAGECONFIG_LABELSENTRY']._serialized_start=278
   _globals['_IMAGECONFIG_LABELSENTRY']._serialized_end=323
   _globals['_IMAGE']._serialized_start=326
-  _globals['_IMAGE']._serialized_end=538
+  _globals['_IMAGE']._serialized_end=554
 # @@protoc_insertion_point(module_scope)

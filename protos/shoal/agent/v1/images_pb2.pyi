@@ -37,7 +37,7 @@ class ImageConfig(_message.Message):
     def __init__(self, entrypoint: _Optional[_Iterable[str]] = ..., cmd: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., user: _Optional[str] = ..., exposed_ports: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., stop_signal: _Optional[str] = ...) -> None: ...
 
 class Image(_message.Message):
-    __slots__ = ("id", "repo_tags", "manifest_digest", "size_bytes", "created_at", "diff_ids", "config", "platform")
+    __slots__ = ("id", "repo_tags", "manifest_digest", "size_bytes", "created_at", "diff_ids", "config", "platform", "pinned")
     ID_FIELD_NUMBER: _ClassVar[int]
     REPO_TAGS_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class Image(_message.Message):
     DIFF_IDS_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
     id: str
     repo_tags: _containers.RepeatedScalarFieldContainer[str]
     manifest_digest: str
@@ -54,4 +55,5 @@ class Image(_message.Message):
     diff_ids: _containers.RepeatedScalarFieldContainer[str]
     config: ImageConfig
     platform: str
-    def __init__(self, id: _Optional[str] = ..., repo_tags: _Optional[_Iterable[str]] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., diff_ids: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[ImageConfig, _Mapping]] = ..., platform: _Optional[str] = ...) -> None: ...
+    pinned: bool
+    def __init__(self, id: _Optional[str] = ..., repo_tags: _Optional[_Iterable[str]] = ..., manifest_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., diff_ids: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[ImageConfig, _Mapping]] = ..., platform: _Optional[str] = ..., pinned: _Optional[bool] = ...) -> None: ...
