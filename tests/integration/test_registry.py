@@ -10,18 +10,17 @@ import os
 import shutil
 import subprocess
 import tarfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from shoal.controlplane.v1 import app_service_pb2 as apb
 from shoal.controlplane.v1 import app_service_pb2_grpc
 from shoal.controlplane.v1 import apps_pb2 as pb
 
-from cli.busybox_image import ARCH, Entry, busybox_entries, image_config, layer_tar, write_oci_layout
+from cli.busybox_image import ARCH, Entry, busybox_entries, layer_tar, write_oci_layout
 from tests.integration.conftest import ControlPlane
 from tests.integration.harness import ENV, AgentProcess, eventually, free_port
+from tests.integration.registry import Registry, start_registry, stop_registry, write_layout
 from tests.integration.test_cluster_member import member  # noqa: F401  (the fixture)
 from tests.integration.token_server import TokenServer
 
@@ -32,102 +31,13 @@ if not (shutil.which("docker-registry") and shutil.which("skopeo") and shutil.wh
                 "apache2-utils)", allow_module_level=True)
 
 
-@dataclass
-class Registry:
-    address: str
-    storage: str
-    process: subprocess.Popen[bytes]
-
-    def push_layout(self, layout: str, image: str, *flags: str) -> None:
-        """skopeo copy from an OCI image layout directory; `--all` pushes every platform of an index."""
-        done = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", *flags, f"oci:{layout}:latest",
-                               f"docker://{self.address}/{image}"], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-
-    def blob_path(self, digest: str) -> str:
-        hex_digest = digest.removeprefix("sha256:")
-        return os.path.join(self.storage, "docker/registry/v2/blobs/sha256", hex_digest[:2], hex_digest, "data")
-
-
-def _start_registry(root: str, users: str = "", auth: dict[str, object] | None = None) -> Registry:
-    os.makedirs(root, exist_ok=True)
-    address = f"127.0.0.1:{free_port()}"
-    config = {"version": 0.1, "log": {"level": "warn"}, "http": {"addr": address},
-              "storage": {"filesystem": {"rootdirectory": os.path.join(root, "data")}}}
-    if users:
-        config["auth"] = {"htpasswd": {"realm": "shoal-test", "path": users}}
-    if auth:
-        config["auth"] = auth
-    with open(os.path.join(root, "config.yml"), "w") as f:
-        json.dump(config, f)  # JSON is YAML
-    log = open(os.path.join(root, "registry.log"), "ab")
-    process = subprocess.Popen(["docker-registry", "serve", os.path.join(root, "config.yml")], stdout=log,
-                               stderr=log)
-    log.close()
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://{address}/v2/", timeout=1).close()
-            break
-        except urllib.error.HTTPError:  # 401 with auth: it serves
-            break
-        except OSError:
-            time.sleep(0.05)
-    return Registry(address, os.path.join(root, "data"), process)
-
-
-def _stop(registry: Registry) -> None:
-    registry.process.terminate()
-    registry.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def registry(test_root: str) -> Iterator[Registry]:
-    started = _start_registry(os.path.join(test_root, "registry"))
+    started = start_registry(os.path.join(test_root, "registry"))
     try:
         yield started
     finally:
-        _stop(started)
-
-
-def _blob(layout: str, data: bytes) -> dict[str, object]:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    with open(os.path.join(layout, "blobs/sha256", digest.removeprefix("sha256:")), "wb") as f:
-        f.write(data)
-    return {"digest": digest, "size": len(data)}
-
-
-def write_layout(layout: str, layers: list[bytes], platforms: tuple[str, ...] = (ARCH,),
-                 env: str = "") -> None:
-    """An OCI image layout directory: one manifest per platform (each with its own config), under
-    one image index, named `latest` in the layout. Layers are gzip-compressed, so each has a digest
-    apart from its diff_id."""
-    os.makedirs(os.path.join(layout, "blobs/sha256"), exist_ok=True)
-    compressed = [_blob(layout, gzip.compress(layer, mtime=0)) for layer in layers]
-    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
-    manifests = []
-    for arch in platforms:
-        config = json.loads(image_config(diff_ids, {"Env": [f"PLATFORM={arch}", *([env] if env else [])]}))
-        config["architecture"] = arch
-        config_blob = _blob(layout, json.dumps(config).encode())
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_blob},
-                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob}
-                               for blob in compressed]}
-        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                          "platform": {"os": "linux", "architecture": arch},
-                          **_blob(layout, json.dumps(manifest).encode())})
-    nested = _blob(layout, json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                                       "manifests": manifests}).encode())
-    with open(os.path.join(layout, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [{
-            "mediaType": "application/vnd.oci.image.index.v1+json", **nested,
-            "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, f)
-    with open(os.path.join(layout, "oci-layout"), "w") as f:
-        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+        stop_registry(started)
 
 
 def _extra_layer(name: str, size: int) -> bytes:
@@ -191,7 +101,7 @@ def test_basic_auth_with_credentials_from_registry_login(agent: AgentProcess, te
     os.makedirs(root, exist_ok=True)
     users = os.path.join(root, "htpasswd")
     subprocess.run(["htpasswd", "-Bbc", users, "alice", "s3cret"], check=True, capture_output=True)
-    private = _start_registry(root, users=users)
+    private = start_registry(root, users=users)
     previous = ENV.get("DOCKER_CONFIG")
     ENV["DOCKER_CONFIG"] = os.path.join(root, "docker")
     try:
@@ -226,13 +136,13 @@ def test_basic_auth_with_credentials_from_registry_login(agent: AgentProcess, te
             ENV.pop("DOCKER_CONFIG", None)
         else:
             ENV["DOCKER_CONFIG"] = previous
-        _stop(private)
+        stop_registry(private)
 
 
 def test_bearer_token_flow_against_a_token_server(agent: AgentProcess, test_root: str) -> None:
     root = os.path.join(test_root, "registry-token")
     tokens = TokenServer(os.path.join(root, "token"), users={"bob": "hunter2"})
-    private = _start_registry(root, auth=tokens.registry_auth())
+    private = start_registry(root, auth=tokens.registry_auth())
     previous = ENV.get("DOCKER_CONFIG")
     ENV["DOCKER_CONFIG"] = os.path.join(root, "docker")
     try:
@@ -258,7 +168,7 @@ def test_bearer_token_flow_against_a_token_server(agent: AgentProcess, test_root
             ENV.pop("DOCKER_CONFIG", None)
         else:
             ENV["DOCKER_CONFIG"] = previous
-        _stop(private)
+        stop_registry(private)
         tokens.close()
 
 

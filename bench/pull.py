@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Pull of a multi-layer image from a loopback registry (Debian's docker-registry): Shoal's agent
+(`clusterctl image pull`: download, verify, unpack every layer) against `skopeo copy` of the same
+image to an OCI layout directory (download and verify only), interleaved in one run.
+Target (issue #4): Shoal <= 1.0x skopeo's time.
+
+    sudo .venv/bin/python bench/pull.py [--layers 5] [--layer-mb 10] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+from common import bench_agent
+
+from cli.busybox_image import Entry, layer_tar
+from tests.integration.registry import start_registry, stop_registry, write_layout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", type=int, default=5)
+    parser.add_argument("--layer-mb", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    root = tempfile.mkdtemp(prefix="shoal-bench-pull-")
+    registry = start_registry(os.path.join(root, "registry"))
+    try:
+        layout = os.path.join(root, "layout")
+        write_layout(layout, [layer_tar([Entry(f"data{i}", os.urandom(args.layer_mb << 20))])
+                              for i in range(args.layers)])
+        push = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:latest",
+                               f"docker://{registry.address}/bench/big:v1"], capture_output=True, text=True)
+        if push.returncode:
+            raise SystemExit(push.stderr)
+        image = f"{registry.address}/bench/big:v1"
+        shoal, skopeo = [], []
+        with bench_agent("pull") as agent:
+            for _ in range(args.rounds):
+                began = time.perf_counter()
+                done = agent.cli("image", "pull", image, timeout=600)
+                shoal.append(time.perf_counter() - began)
+                if done.code:
+                    raise SystemExit(done.err)
+                agent.cli("image", "rm", image)
+                agent.cli("image", "prune")  # its layers go too: the next round fetches everything again
+                target = os.path.join(root, "skopeo-copy")
+                began = time.perf_counter()
+                copied = subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{image}",
+                                         f"oci:{target}:v1"], capture_output=True, text=True)
+                skopeo.append(time.perf_counter() - began)
+                if copied.returncode:
+                    raise SystemExit(copied.stderr)
+                shutil.rmtree(target)
+        print(f"pull of {args.layers} layers ({args.layers * args.layer_mb} MiB) from a loopback registry, "
+              f"{args.rounds} rounds interleaved:")
+        print(f"  shoal (download, verify, unpack): median {statistics.median(shoal):.2f} s  {sorted(shoal)}")
+        print(f"  skopeo copy (download, verify):   median {statistics.median(skopeo):.2f} s  {sorted(skopeo)}")
+        print(f"  ratio {statistics.median(shoal) / statistics.median(skopeo):.2f}x (target <= 1.0x)")
+    finally:
+        stop_registry(registry)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""A real registry for tests and benchmarks: Debian's docker-registry (the reference implementation
+of the distribution API) on a loopback port, and OCI image layouts for skopeo to push into it."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from cli.busybox_image import ARCH, image_config
+from tests.integration.harness import free_port
+
+
+@dataclass
+class Registry:
+    address: str
+    storage: str
+    process: subprocess.Popen[bytes]
+
+    def push_layout(self, layout: str, image: str, *flags: str) -> None:
+        """skopeo copy from an OCI image layout directory; `--all` pushes every platform of an index."""
+        done = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", *flags, f"oci:{layout}:latest",
+                               f"docker://{self.address}/{image}"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    def blob_path(self, digest: str) -> str:
+        hex_digest = digest.removeprefix("sha256:")
+        return os.path.join(self.storage, "docker/registry/v2/blobs/sha256", hex_digest[:2], hex_digest, "data")
+
+
+def start_registry(root: str, users: str = "", auth: dict[str, object] | None = None) -> Registry:
+    os.makedirs(root, exist_ok=True)
+    address = f"127.0.0.1:{free_port()}"
+    config = {"version": 0.1, "log": {"level": "warn"}, "http": {"addr": address},
+              "storage": {"filesystem": {"rootdirectory": os.path.join(root, "data")}}}
+    if users:
+        config["auth"] = {"htpasswd": {"realm": "shoal-test", "path": users}}
+    if auth:
+        config["auth"] = auth
+    with open(os.path.join(root, "config.yml"), "w") as f:
+        json.dump(config, f)  # JSON is YAML
+    log = open(os.path.join(root, "registry.log"), "ab")
+    process = subprocess.Popen(["docker-registry", "serve", os.path.join(root, "config.yml")], stdout=log,
+                               stderr=log)
+    log.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://{address}/v2/", timeout=1).close()
+            break
+        except urllib.error.HTTPError:  # 401 with auth: it serves
+            break
+        except OSError:
+            time.sleep(0.05)
+    return Registry(address, os.path.join(root, "data"), process)
+
+
+def stop_registry(registry: Registry) -> None:
+    registry.process.terminate()
+    registry.process.wait(timeout=10)
+
+
+def _blob(layout: str, data: bytes) -> dict[str, object]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with open(os.path.join(layout, "blobs/sha256", digest.removeprefix("sha256:")), "wb") as f:
+        f.write(data)
+    return {"digest": digest, "size": len(data)}
+
+
+def write_layout(layout: str, layers: list[bytes], platforms: tuple[str, ...] = (ARCH,),
+                 env: str = "") -> None:
+    """An OCI image layout directory: one manifest per platform (each with its own config), under
+    one image index, named `latest` in the layout. Layers are gzip-compressed, so each has a digest
+    apart from its diff_id."""
+    os.makedirs(os.path.join(layout, "blobs/sha256"), exist_ok=True)
+    compressed = [_blob(layout, gzip.compress(layer, mtime=0)) for layer in layers]
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    manifests = []
+    for arch in platforms:
+        config = json.loads(image_config(diff_ids, {"Env": [f"PLATFORM={arch}", *([env] if env else [])]}))
+        config["architecture"] = arch
+        config_blob = _blob(layout, json.dumps(config).encode())
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_blob},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob}
+                               for blob in compressed]}
+        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "platform": {"os": "linux", "architecture": arch},
+                          **_blob(layout, json.dumps(manifest).encode())})
+    nested = _blob(layout, json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                       "manifests": manifests}).encode())
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json", **nested,
+            "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, f)
+    with open(os.path.join(layout, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
