@@ -38,3 +38,7 @@ class Failed(ShoalError):
 
 class AccessDenied(ShoalError):
     """Someone else (a registry) refused the credentials, or access without them."""
+
+
+class BadInput(ShoalError):
+    """A bad input whose message already says where and what (a Dockerfile's line)."""

@@ -18,6 +18,7 @@ from shoal.agent.v1 import agent_pb2, agent_pb2_grpc
 
 from agent.api.errors import DomainErrorInterceptor
 from agent.api.servicer import AgentServicer
+from agent.build.builder import Builder
 from agent.cgroups import NoCgroups, manager_for
 from agent.config import AgentConfig
 from agent.containers.service import ContainerService
@@ -73,7 +74,8 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
     images = ImageService(store, os.path.join(config.state_dir, "spool"), RegistrySettings(
         config.insecure_registries, config.registry_certs_dir, config.registry_auth_file))
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(containers, images), server)
+    builder = Builder(images=images, containers=containers, state_dir=config.state_dir)
+    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(containers, images, builder), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_name = agent_pb2.DESCRIPTOR.services_by_name["Agent"].full_name

@@ -14,7 +14,7 @@ import sys
 
 import grpc
 
-from cli import cluster, containers, images, registry, replicas
+from cli import build, cluster, containers, images, registry, replicas
 from cli.client import CliError, agent_address, agent_stub, explain, fail
 from cli.config import server_address, server_configured
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     containers.register(commands)
     images.register(commands)
+    build.register(commands)
     cluster.register(commands)
     cluster.register_local(commands)
     registry.register(commands)

@@ -17,6 +17,7 @@ STATUS: dict[type[errors.ShoalError], grpc.StatusCode] = {
     errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     errors.InvalidSpec: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.BadInput: grpc.StatusCode.INVALID_ARGUMENT,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.AccessDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.Failed: grpc.StatusCode.UNKNOWN,

@@ -10,6 +10,7 @@ from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import agent_pb2_grpc
 
 from agent.api import convert, exec_stream
+from agent.build.builder import Builder
 from agent.containers.service import ContainerService
 from agent.errors import InvalidSpec
 from agent.images.registry import Credentials
@@ -19,9 +20,10 @@ Context = Any  # grpc.aio.ServicerContext
 
 
 class AgentServicer(agent_pb2_grpc.AgentServicer):
-    def __init__(self, containers: ContainerService, images: ImageService) -> None:
+    def __init__(self, containers: ContainerService, images: ImageService, builder: Builder) -> None:
         self.containers = containers
         self.images = images
+        self.builder = builder
 
     async def CreateContainer(self, request: apb.CreateContainerRequest, context: Context) -> Any:
         container = await self.containers.create(convert.spec_from_pb(request.spec))
@@ -113,6 +115,37 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
 
     async def PinImage(self, request: apb.PinImageRequest, context: Context) -> Any:
         return apb.PinImageResponse(image=convert.image_to_pb(await self.images.pin(request.image, request.pinned)))
+
+    async def Build(self, request_iterator: AsyncIterator[apb.BuildRequest], context: Context) -> Any:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("request") != "header":
+            raise InvalidSpec("header", "the first Build message must carry the header")
+        header = first.header
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for request in request_iterator:
+                yield request.chunk
+
+        lines: asyncio.Queue[str] = asyncio.Queue()
+
+        async def emit(line: str) -> None:
+            await lines.put(line)
+
+        building = asyncio.ensure_future(self.builder.build_context(
+            chunks(), header.dockerfile, list(header.tags), dict(header.build_args), header.target, header.no_cache,
+            emit))
+        try:
+            while not building.done() or not lines.empty():
+                getter = asyncio.ensure_future(lines.get())
+                await asyncio.wait({building, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield apb.BuildEvent(line=getter.result())
+                else:
+                    getter.cancel()
+            yield apb.BuildEvent(image=convert.image_to_pb(building.result()))
+        finally:
+            if not building.done():
+                building.cancel()
 
     async def TagImage(self, request: apb.TagImageRequest, context: Context) -> Any:
         return apb.TagImageResponse(image=convert.image_to_pb(await self.images.tag(request.image, request.name)))

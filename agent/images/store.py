@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import IO
 
@@ -70,6 +70,7 @@ class ImageStore:
         self.pins_path = os.path.join(root, "pins.json")
         self._pins = self._read_pins()
         self._last_used: dict[str, float] = {}
+        self._held: dict[str, int] = {}
         self._started = time.time()
         # Bumped whenever names change: whoever waits for an image (a cluster replica that could not
         # start for want of it) retries at once instead of at its next backoff step.
@@ -127,6 +128,17 @@ class ImageStore:
             self._pins = pins
             return self._load(record.id, self._tags())
 
+    @contextlib.contextmanager
+    def hold(self, image_id: str) -> Iterator[None]:
+        """While held (a build in progress uses it), an image is never collected."""
+        self._held[image_id] = self._held.get(image_id, 0) + 1
+        try:
+            yield
+        finally:
+            self._held[image_id] -= 1
+            if not self._held[image_id]:
+                del self._held[image_id]
+
     def mark_used(self, image_id: str) -> None:
         """A container is being created from the image: collection removes the least recently used
         images first (kept in memory; after a restart, all count as used at start-up), and never
@@ -149,7 +161,8 @@ class ImageStore:
             recent = time.time() - IN_FLIGHT_GRACE
             candidates = [record for record in (self._load(i, tags) for i in self._records)
                           if (everything or not record.repo_tags) and not record.pinned
-                          and not self._in_use(record.id) and self._last_used.get(record.id, 0) < recent]
+                          and not self._in_use(record.id) and record.id not in self._held
+                          and self._last_used.get(record.id, 0) < recent]
             candidates.sort(key=lambda record: self._last_used.get(record.id, self._started))
             deleted, reclaimed = [], 0
             for record in candidates:

@@ -296,6 +296,43 @@ class PinImageResponse(_message.Message):
     image: _images_pb2.Image
     def __init__(self, image: _Optional[_Union[_images_pb2.Image, _Mapping]] = ...) -> None: ...
 
+class BuildHeader(_message.Message):
+    __slots__ = ("tags", "dockerfile", "build_args", "target", "no_cache")
+    class BuildArgsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    DOCKERFILE_FIELD_NUMBER: _ClassVar[int]
+    BUILD_ARGS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    NO_CACHE_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    dockerfile: bytes
+    build_args: _containers.ScalarMap[str, str]
+    target: str
+    no_cache: bool
+    def __init__(self, tags: _Optional[_Iterable[str]] = ..., dockerfile: _Optional[bytes] = ..., build_args: _Optional[_Mapping[str, str]] = ..., target: _Optional[str] = ..., no_cache: _Optional[bool] = ...) -> None: ...
+
+class BuildRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: BuildHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[BuildHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class BuildEvent(_message.Message):
+    __slots__ = ("line", "image")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    line: str
+    image: _images_pb2.Image
+    def __init__(self, line: _Optional[str] = ..., image: _Optional[_Union[_images_pb2.Image, _Mapping]] = ...) -> None: ...
+
 class TagImageRequest(_message.Message):
     __slots__ = ("image", "name")
     IMAGE_FIELD_NUMBER: _ClassVar[int]

@@ -124,6 +124,11 @@ class AgentStub:
                 request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageRequest.SerializeToString,
                 response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageResponse.FromString,
                 _registered_method=True)
+        self.Build = channel.stream_stream(
+                '/shoal.agent.v1.Agent/Build',
+                request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.BuildRequest.SerializeToString,
+                response_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.BuildEvent.FromString,
+                _registered_method=True)
         self.TagImage = channel.unary_unary(
                 '/shoal.agent.v1.Agent/TagImage',
                 request_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.TagImageRequest.SerializeToString,
@@ -280,6 +285,16 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Build(self, request_iterator, context):
+        """Builds an image from a Dockerfile: the header first, then the build context as a tar in
+        chunks. Streams the build's output (steps, "Using cache", RUN output); the last message
+        carries the image. INVALID_ARGUMENT names the Dockerfile line; a failing RUN is UNKNOWN with
+        its exit code, after its output.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def TagImage(self, request, context):
         """Gives an image one more name (`clusterctl image tag`).
         """
@@ -393,6 +408,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.PinImage,
                     request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageRequest.FromString,
                     response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageResponse.SerializeToString,
+            ),
+            'Build': grpc.stream_stream_rpc_method_handler(
+                    servicer.Build,
+                    request_deserializer=shoal_dot_agent_dot_v1_dot_agent__pb2.BuildRequest.FromString,
+                    response_serializer=shoal_dot_agent_dot_v1_dot_agent__pb2.BuildEvent.SerializeToString,
             ),
             'TagImage': grpc.unary_unary_rpc_method_handler(
                     servicer.TagImage,
@@ -896,6 +916,33 @@ class Agent:
             '/shoal.agent.v1.Agent/PinImage',
             shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageRequest.SerializeToString,
             shoal_dot_agent_dot_v1_dot_agent__pb2.PinImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Build(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/shoal.agent.v1.Agent/Build',
+            shoal_dot_agent_dot_v1_dot_agent__pb2.BuildRequest.SerializeToString,
+            shoal_dot_agent_dot_v1_dot_agent__pb2.BuildEvent.FromString,
             options,
             channel_credentials,
             insecure,
