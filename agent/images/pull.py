@@ -29,7 +29,10 @@ MAX_CONFIG = 8 << 20
 Progress = Callable[[str, int, int], None]  # (layer digest, bytes so far, total)
 
 
-def fetch(client: RegistryClient, ref: RemoteReference, progress: Progress | None = None) -> ArchiveImage:
+def fetch(client: RegistryClient, ref: RemoteReference, progress: Progress | None = None,
+          stored: Callable[[str], bytes | None] = lambda _digest: None) -> ArchiveImage:
+    """`stored(digest)` gives a blob the store already has (the config of an image pulled before is
+    then not downloaded again; nor are its layers, which the store skips)."""
     repository = ref.repository
     body, media_type = client.manifest(repository, ref.manifest_ref)
     wanted = ref.digest
@@ -48,8 +51,10 @@ def fetch(client: RegistryClient, ref: RemoteReference, progress: Progress | Non
                                        "Docker schema 2 manifest)")
     manifest = _json(body, ref)
     config_digest = str((manifest.get("config") or {}).get("digest", ""))
-    with client.blob(repository, config_digest) as stream:
-        config = stream.read(MAX_CONFIG + 1)
+    config = stored(config_digest)
+    if config is None:
+        with client.blob(repository, config_digest) as stream:
+            config = stream.read(MAX_CONFIG + 1)
     if sha256_digest(config) != config_digest:
         raise RegistryError("invalid", f"{ref}: image config does not match its digest {config_digest}")
     diff_ids = (_json(config, ref).get("rootfs") or {}).get("diff_ids") or []

@@ -143,6 +143,15 @@ class ImageService:
     async def tag(self, ref: str, name: str) -> ImageRecord:
         return await asyncio.to_thread(self.store.tag, ref, name)
 
+    def _stored_blob(self, digest: str) -> bytes | None:
+        if not reference.DIGEST.match(digest):  # it comes from a registry's manifest: never a path
+            return None
+        try:
+            with open(self.store.blob_path(digest), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, ValueError):
+            return None
+
     def _client(self, ref: reference.RemoteReference, credentials: Credentials | None) -> RegistryClient:
         return RegistryClient(ref.api_host, insecure=ref.registry in self.registries.insecure,
                               certs_dir=self.registries.certs_dir,
@@ -152,7 +161,7 @@ class ImageService:
               progress: Progress | None) -> ImageRecord:
         client = self._client(ref, credentials)
         try:
-            return self.store.import_image(pull.fetch(client, ref, progress), str(ref))
+            return self.store.import_image(pull.fetch(client, ref, progress, self._stored_blob), str(ref))
         except RegistryError as e:
             raise REGISTRY_ERRORS.get(e.kind, Failed)(f"pulling {ref}: {e}") from None
 

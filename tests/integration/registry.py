@@ -101,3 +101,68 @@ def write_layout(layout: str, layers: list[bytes], platforms: tuple[str, ...] = 
             "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, f)
     with open(os.path.join(layout, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
+
+
+class FaultyProxy:
+    """A proxy in front of the real registry that misbehaves on demand, to see each failure handled:
+    `truncate` cuts blob bodies short (and closes the connection), `status` answers blob requests
+    with that HTTP status, `media_type` rewrites manifests' Content-Type and mediaType. It counts
+    the requests per path, so tests can see what was fetched and how often."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.client
+        import threading
+        from collections import Counter
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.upstream = upstream
+        self.truncate = False
+        self.status = 0
+        self.media_type = ""
+        self.requests: Counter[str] = Counter()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                proxy.requests[self.path] += 1
+                blob = "/blobs/sha256:" in self.path
+                if blob and proxy.status:
+                    self.send_response(proxy.status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                connection = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+                connection.request("GET", self.path, headers=headers)
+                answer = connection.getresponse()
+                body = answer.read()
+                connection.close()
+                content_type = answer.getheader("Content-Type", "")
+                if "/manifests/" in self.path and proxy.media_type:
+                    document = json.loads(body)
+                    document["mediaType"] = proxy.media_type
+                    body, content_type = json.dumps(document).encode(), proxy.media_type
+                self.send_response(answer.status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if blob and proxy.truncate and len(body) > 1024:
+                    self.wfile.write(body[:len(body) // 2])  # then the connection drops, mid-download
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

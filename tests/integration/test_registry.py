@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 
@@ -20,7 +21,7 @@ from shoal.controlplane.v1 import apps_pb2 as pb
 from cli.busybox_image import ARCH, Entry, busybox_entries, layer_tar, write_oci_layout
 from tests.integration.conftest import ControlPlane
 from tests.integration.harness import ENV, AgentProcess, eventually, free_port
-from tests.integration.registry import Registry, start_registry, stop_registry, write_layout
+from tests.integration.registry import FaultyProxy, Registry, start_registry, stop_registry, write_layout
 from tests.integration.test_cluster_member import member  # noqa: F401  (the fixture)
 from tests.integration.token_server import TokenServer
 
@@ -242,3 +243,35 @@ def test_push_is_read_by_skopeo_and_pulled_back(agent: AgentProcess, registry: R
     assert agent.cli("image", "rm", sibling).code == 0
     missing = agent.cli("image", "push", f"{registry.address}/shoal/not-here:v1")
     assert missing.code == 1 and "not found" in missing.err
+
+
+def test_registry_faults_give_clear_errors_and_concurrent_pulls_share_one_download(
+        agent: AgentProcess, registry: Registry, test_root: str) -> None:
+    layout = os.path.join(test_root, "layout-faults")
+    write_layout(layout, [layer_tar(busybox_entries()), _extra_layer("faulty", 512 << 10)])
+    registry.push_layout(layout, "team/faulty:v1")
+    proxy = FaultyProxy(registry.address)
+    image = f"{proxy.address}/team/faulty:v1"
+    before = agent.cli_json("images")
+    try:
+        for setting, value, message in (("truncate", True, "download interrupted"),
+                                        ("status", 500, "answered 500"),
+                                        ("status", 403, "access denied"),
+                                        ("media_type", "application/vnd.example.unknown+json",
+                                         "unsupported manifest media type")):
+            setattr(proxy, setting, value)
+            failed = agent.cli("image", "pull", image)
+            assert failed.code == 1 and message in failed.err, (setting, failed.err)
+            setattr(proxy, setting, type(value)())
+        assert agent.cli_json("images") == before  # every failure left the store as it was
+
+        proxy.requests.clear()
+        pulls = [subprocess.Popen([sys.executable, "-m", "cli.main", "--agent", agent.address, "image", "pull",
+                                   image], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for _ in range(3)]
+        assert all(p.wait(timeout=60) == 0 for p in pulls)
+        layer_fetches = [count for path, count in proxy.requests.items() if "/blobs/sha256:" in path]
+        assert layer_fetches and max(layer_fetches) == 1  # one download for the three pulls
+    finally:
+        proxy.close()
+    assert agent.cli("image", "rm", image).code == 0
