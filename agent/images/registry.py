@@ -6,8 +6,10 @@ challenge asks for: `Basic` credentials, or a `Bearer` token fetched from the ch
 (with the credentials, when there are any) for its service and scope. Tokens are kept per scope.
 
 HTTPS by default, verified against the system CAs plus `CERTS_DIR/<host:port>/ca.crt` (Docker's
-certs.d layout); plain HTTP only for registries marked insecure, and for loopback ones, as Docker
-does. Redirects (blob storage behind a CDN) are followed without the registry's credentials.
+certs.d layout). Registries marked insecure, and loopback ones, may fall back to plain HTTP when
+the TLS handshake gets an HTTP answer, as Docker does; an insecure registry's certificate is not
+checked, a loopback registry's is. Redirects (blob storage behind a CDN) are followed without the
+registry's credentials.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ ACCEPT_MANIFESTS = ", ".join((
     "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"))
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+class PlainHttp(Exception):
+    """The TLS handshake got a plain HTTP answer."""
 
 
 class RegistryError(Exception):
@@ -70,12 +76,17 @@ class RegistryClient:
     credentials: Credentials | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
 
+    scheme: str = "https"  # becomes "http" once a registry allowed plain HTTP turns out to speak it
+
     @property
-    def scheme(self) -> str:
-        return "http" if self.insecure or is_loopback(self.host) else "https"
+    def may_use_http(self) -> bool:
+        return self.insecure or is_loopback(self.host)
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
+        if self.insecure:  # Docker's insecure registries: TLS if offered, but its certificate is not checked
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         ca = os.path.join(self.certs_dir, self.host, "ca.crt") if self.certs_dir else ""
         if ca and os.path.exists(ca):
             context.load_verify_locations(cafile=ca)
@@ -98,7 +109,13 @@ class RegistryClient:
                 response = connection.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 connection.close()
+                if (isinstance(e, ssl.SSLError) and not isinstance(e, ssl.SSLCertVerificationError)
+                        and parts.netloc == self.host and self.may_use_http):
+                    raise PlainHttp() from None
                 reason = e.reason if isinstance(e, ssl.SSLError) else e
+                if isinstance(e, ssl.SSLCertVerificationError):
+                    reason = (f"its certificate is not trusted ({e.verify_message}): trust its CA with "
+                              f"{self.certs_dir or 'CERTS_DIR'}/{parts.netloc}/ca.crt, or mark it --insecure-registry")
                 raise RegistryError("network", f"cannot reach registry {parts.netloc}: {reason}") from None
             if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
                 location = urllib.parse.urljoin(url, response.getheader("Location", ""))
@@ -122,7 +139,12 @@ class RegistryClient:
         if scope in self._tokens:
             headers["Authorization"] = self._tokens[scope]
         url = path if path.startswith(("http://", "https://")) else f"{self.scheme}://{self.host}{path}"
-        response = self._send(url, headers, method, body)
+        try:
+            response = self._send(url, headers, method, body)
+        except PlainHttp:
+            self.scheme = "http"  # a registry allowed plain HTTP answered TLS with HTTP: as Docker, fall back
+            url = "http://" + url.removeprefix("https://")
+            response = self._send(url, headers, method, body)
         if response.status == 401 and "Authorization" not in headers:
             challenge = response.getheader("WWW-Authenticate", "")
             response.read()

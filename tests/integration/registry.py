@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import time
 import urllib.error
@@ -34,7 +35,24 @@ class Registry:
         return os.path.join(self.storage, "docker/registry/v2/blobs/sha256", hex_digest[:2], hex_digest, "data")
 
 
-def start_registry(root: str, users: str = "", auth: dict[str, object] | None = None) -> Registry:
+def make_tls(root: str) -> tuple[str, str, str]:
+    """A CA and a certificate it signed for 127.0.0.1 (openssl): (ca.crt, server.crt, server.key)."""
+    ca_key, ca, key, csr, cert = (os.path.join(root, name) for name in ("ca.key", "ca.crt", "server.key",
+                                                                        "server.csr", "server.crt"))
+    extensions = os.path.join(root, "san.cnf")
+    with open(extensions, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    for command in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-subj",
+                     "/CN=shoal-test-ca", "-days", "2"],
+                    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+                    ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+                     "-days", "2", "-extfile", extensions]):
+        subprocess.run(["openssl", *command], check=True, capture_output=True)
+    return ca, cert, key
+
+
+def start_registry(root: str, users: str = "", auth: dict[str, object] | None = None,
+                   tls: tuple[str, str] | None = None) -> Registry:
     os.makedirs(root, exist_ok=True)
     address = f"127.0.0.1:{free_port()}"
     config = {"version": 0.1, "log": {"level": "warn"}, "http": {"addr": address},
@@ -43,6 +61,8 @@ def start_registry(root: str, users: str = "", auth: dict[str, object] | None = 
         config["auth"] = {"htpasswd": {"realm": "shoal-test", "path": users}}
     if auth:
         config["auth"] = auth
+    if tls:
+        config["http"] = {"addr": address, "tls": {"certificate": tls[0], "key": tls[1]}}
     with open(os.path.join(root, "config.yml"), "w") as f:
         json.dump(config, f)  # JSON is YAML
     log = open(os.path.join(root, "registry.log"), "ab")
@@ -52,7 +72,10 @@ def start_registry(root: str, users: str = "", auth: dict[str, object] | None = 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://{address}/v2/", timeout=1).close()
+            if tls:
+                socket.create_connection(tuple(address.split(":")), timeout=1).close()  # type: ignore[arg-type]
+            else:
+                urllib.request.urlopen(f"http://{address}/v2/", timeout=1).close()
             break
         except urllib.error.HTTPError:  # 401 with auth: it serves
             break

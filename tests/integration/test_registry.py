@@ -21,7 +21,14 @@ from shoal.controlplane.v1 import apps_pb2 as pb
 from cli.busybox_image import ARCH, Entry, busybox_entries, layer_tar, write_oci_layout
 from tests.integration.conftest import ControlPlane
 from tests.integration.harness import ENV, AgentProcess, eventually, free_port
-from tests.integration.registry import FaultyProxy, Registry, start_registry, stop_registry, write_layout
+from tests.integration.registry import (
+    FaultyProxy,
+    Registry,
+    make_tls,
+    start_registry,
+    stop_registry,
+    write_layout,
+)
 from tests.integration.test_cluster_member import member  # noqa: F401  (the fixture)
 from tests.integration.token_server import TokenServer
 
@@ -275,3 +282,38 @@ def test_registry_faults_give_clear_errors_and_concurrent_pulls_share_one_downlo
     finally:
         proxy.close()
     assert agent.cli("image", "rm", image).code == 0
+
+
+def test_https_registry_trusted_through_certs_d(test_root: str, busybox_tar: str) -> None:
+    from tests.integration.conftest import make_agent
+
+    root = os.path.join(test_root, "registry-tls")
+    os.makedirs(root, exist_ok=True)
+    ca, cert, key = make_tls(root)
+    secure = start_registry(root, tls=(cert, key))
+    certs = os.path.join(root, "certs.d")
+    agent = make_agent(test_root)
+    agent.flags = ("--registry-certs-dir", certs)
+    agent.start()
+    try:
+        layout = os.path.join(root, "layout")
+        write_layout(layout, [layer_tar(busybox_entries())], env="OVER=tls")
+        skopeo_certs = os.path.join(root, "skopeo-certs")  # only the CA: skopeo reads *.key as client keys
+        os.makedirs(skopeo_certs)
+        shutil.copy(ca, skopeo_certs)
+        done = subprocess.run(["skopeo", "copy", "--quiet", "--dest-cert-dir", skopeo_certs, f"oci:{layout}:latest",
+                               f"docker://{secure.address}/secure/app:v1"], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        image = f"{secure.address}/secure/app:v1"
+        untrusted = agent.cli("image", "pull", image)  # loopback, but its certificate is still checked
+        assert untrusted.code == 1 and "its certificate is not trusted" in untrusted.err
+        assert f"certs.d/{secure.address}/ca.crt" in untrusted.err
+        os.makedirs(os.path.join(certs, secure.address))
+        shutil.copy(ca, os.path.join(certs, secure.address, "ca.crt"))
+        trusted = agent.cli("image", "pull", image)
+        assert trusted.code == 0, trusted.err
+        assert agent.cli("run", "--rm", image, "sh", "-c", "echo $OVER").out == "tls\n"
+    finally:
+        agent.destroy()
+        stop_registry(secure)

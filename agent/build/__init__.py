@@ -1,0 +1,1 @@
+"""Building images from a Dockerfile with the agent's own runtime (`clusterctl build`)."""
