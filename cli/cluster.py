@@ -88,8 +88,14 @@ def wait_until_running(cluster: Cluster, names: set[str], timeout: float) -> int
                 print(line, flush=True)
                 shown[name] = line
         for name in names:
-            failed = [r for r in cluster.apps.ListReplicas(apb.ListReplicasRequest(app=name)).replicas
-                      if r.state == "failed"]
+            replicas = cluster.apps.ListReplicas(apb.ListReplicasRequest(app=name)).replicas
+            for replica in replicas:  # images being pulled: the agents' progress
+                if replica.state == "pending" and replica.error.startswith("pulling "):
+                    line = f"  {replica.app}.{replica.index} on {replica.node}: {_bar(replica.error)}"
+                    if shown.get(f"{replica.app}.{replica.index}") != line:
+                        print(line, flush=True)
+                        shown[f"{replica.app}.{replica.index}"] = line
+            failed = [r for r in replicas if r.state == "failed"]
             if failed:
                 raise CliError(f"{name}.{failed[0].index} cannot start: {failed[0].error}", EXIT_FAILED)
         if all(s.running >= s.spec.replicas for s in statuses.values()):
@@ -99,6 +105,17 @@ def wait_until_running(cluster: Cluster, names: set[str], timeout: float) -> int
                                 if s.running < s.spec.replicas)
             raise CliError(f"timed out after {timeout:.0f}s waiting for {waiting}", EXIT_TIMEOUT)
         time.sleep(POLL)
+
+
+def _bar(pulling: str, width: int = 20) -> str:
+    """`pulling IMAGE (3.0 of 12.0 MiB)` → `pulling IMAGE [=====               ] 3.0 of 12.0 MiB`."""
+    head, _, figures = pulling.partition(" (")
+    parts = figures.rstrip(")").split()
+    if len(parts) != 4:
+        return pulling
+    done, total = float(parts[0]), float(parts[2])
+    filled = int(width * done / total) if total else 0
+    return f"{head} [{'=' * filled}{' ' * (width - filled)}] {parts[0]} of {parts[2]} MiB"
 
 
 def cmd_get(cluster: Cluster, args: argparse.Namespace) -> int:
@@ -111,11 +128,15 @@ def cmd_get(cluster: Cluster, args: argparse.Namespace) -> int:
                  a.pending_reason or "-"] for a in apps]
         output.table(["NAME", "IMAGE", "RUNNING", "PLACED", "VERSION", "PENDING"], rows)
         return 0
-    replicas = list(cluster.apps.ListReplicas(apb.ListReplicasRequest(app=args.name or "")).replicas)
-    if args.output != "table":
-        output.emit(replicas, args.output)
-        return 0
-    output.table(REPLICA_HEADERS, replica_rows(replicas))
+    return show_replicas(list(cluster.apps.ListReplicas(apb.ListReplicasRequest(app=args.name or "")).replicas),
+                         args.output)
+
+
+def show_replicas(replicas: list[apb.ReplicaInfo], fmt: str) -> int:
+    if fmt != "table":
+        output.emit(replicas, fmt)
+    else:
+        output.table(REPLICA_HEADERS, replica_rows(replicas))
     return 0
 
 

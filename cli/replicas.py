@@ -17,10 +17,9 @@ from shoal.controlplane.v1 import app_service_pb2 as apb
 from shoal.controlplane.v1 import apps_pb2 as pb
 from shoal.controlplane.v1 import replica_service_pb2 as rpb
 
-from cli import output
 from cli.appfile import RESTART_KINDS
 from cli.client import CliError
-from cli.cluster import EXIT_BAD_INPUT, EXIT_TIMEOUT, REPLICA_HEADERS, Cluster, replica_rows
+from cli.cluster import EXIT_BAD_INPUT, EXIT_TIMEOUT, Cluster, show_replicas
 from cli.containers import EXIT_RUN_FAILED, parse_tail, print_entries, run_exec
 from cli.quantity import parse_cpus, parse_memory
 
@@ -32,13 +31,8 @@ POLL = 0.3
 
 
 def cmd_ps(cluster: Cluster, args: argparse.Namespace) -> int:
-    replicas = [r for r in cluster.apps.ListReplicas(apb.ListReplicasRequest()).replicas
-                if args.all or r.state != "exited"]
-    if args.output != "table":
-        output.emit(replicas, args.output)
-        return 0
-    output.table(REPLICA_HEADERS, replica_rows(replicas))
-    return 0
+    return show_replicas([r for r in cluster.apps.ListReplicas(apb.ListReplicasRequest()).replicas
+                          if args.all or r.state != "exited"], args.output)
 
 
 def cmd_logs(cluster: Cluster, args: argparse.Namespace) -> int:

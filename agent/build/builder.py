@@ -297,7 +297,7 @@ class Builder:
             await self.containers.remove(container.id, force=True)
 
     def _copies(self, state: StageState, instruction: Instruction, context: str, done: dict[int, StageState],
-                scratch: str) -> tuple[list[tuple[str, str]], str, tuple[int, int] | None]:
+                scratch: str) -> tuple[list[tuple[str, str]], str, tuple[int, int]]:
         """The (source path, image path) pairs of a COPY/ADD, a digest of their content, the owner."""
         line = instruction.line
         sources, destination = sources_and_destination(instruction, state.variables())
@@ -335,8 +335,9 @@ class Builder:
                 copies.append((path, target))
             else:
                 copies.append((path, os.path.join(target, os.path.basename(path)) if into_directory else target))
-        owner = self._owner(state, instruction.flags.get("chown", ""), line, scratch) \
-            if "chown" in instruction.flags else None
+        # As Docker: what COPY and ADD create belongs to root unless --chown says otherwise.
+        owner = self._owner(state, instruction.flags["chown"], line, scratch) \
+            if "chown" in instruction.flags else (0, 0)
         return copies, _content_digest(copies), owner
 
     def _source_layers(self, ref: str, done: dict[int, StageState], line: int) -> list[str]:

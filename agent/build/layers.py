@@ -110,7 +110,7 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def layer_from_files(copies: list[tuple[str, str]], out: str, owner: tuple[int, int] | None) -> None:
+def layer_from_files(copies: list[tuple[str, str]], out: str, owner: tuple[int, int]) -> None:
     """COPY/ADD: each (source on disk, destination path in the image), directories recursively;
     parent directories are added as 0755 root-owned entries."""
     written: set[str] = set()
@@ -129,8 +129,7 @@ def layer_from_files(copies: list[tuple[str, str]], out: str, owner: tuple[int, 
                 tar.addfile(_normalized(info))
                 written.add(directory)
             info = _normalized(tar.gettarinfo(path, name))
-            if owner is not None:
-                info.uid, info.gid = owner
+            info.uid, info.gid = owner
             if info.isreg():
                 with open(path, "rb") as f:
                     tar.addfile(info, f)

@@ -129,8 +129,9 @@ def write_layout(layout: str, layers: list[bytes], platforms: tuple[str, ...] = 
 class FaultyProxy:
     """A proxy in front of the real registry that misbehaves on demand, to see each failure handled:
     `truncate` cuts blob bodies short (and closes the connection), `status` answers blob requests
-    with that HTTP status, `media_type` rewrites manifests' Content-Type and mediaType. It counts
-    the requests per path, so tests can see what was fetched and how often."""
+    with that HTTP status, `media_type` rewrites manifests' Content-Type and mediaType, `throttle`
+    slows blob bodies down to that many bytes a second. It counts the requests per path, so tests
+    can see what was fetched and how often."""
 
     def __init__(self, upstream: str) -> None:
         import http.client
@@ -142,6 +143,7 @@ class FaultyProxy:
         self.truncate = False
         self.status = 0
         self.media_type = ""
+        self.throttle = 0  # bytes per second for blob bodies; 0: as fast as it goes
         self.requests: Counter[str] = Counter()
         proxy = self
 
@@ -176,6 +178,12 @@ class FaultyProxy:
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(2)
+                    return
+                if blob and proxy.throttle:
+                    for start in range(0, len(body), 64 << 10):
+                        self.wfile.write(body[start:start + (64 << 10)])
+                        self.wfile.flush()
+                        time.sleep((64 << 10) / proxy.throttle)
                     return
                 self.wfile.write(body)
 

@@ -104,21 +104,18 @@ def test_registry_errors_are_clear_and_leave_the_store_as_it_was(agent: AgentPro
     assert not [n for n in os.listdir(os.path.join(agent.state_dir, "images", "layers")) if n.startswith(".tmp")]
 
 
-def test_basic_auth_with_credentials_from_registry_login(agent: AgentProcess, test_root: str) -> None:
+def test_basic_auth_with_credentials_from_registry_login(agent: AgentProcess, test_root: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     root = os.path.join(test_root, "registry-auth")
     os.makedirs(root, exist_ok=True)
     users = os.path.join(root, "htpasswd")
     subprocess.run(["htpasswd", "-Bbc", users, "alice", "s3cret"], check=True, capture_output=True)
     private = start_registry(root, users=users)
-    previous = ENV.get("DOCKER_CONFIG")
-    ENV["DOCKER_CONFIG"] = os.path.join(root, "docker")
+    monkeypatch.setitem(ENV, "DOCKER_CONFIG", os.path.join(root, "docker"))  # where registry login writes
     try:
         layout = os.path.join(root, "layout")
         write_layout(layout, [layer_tar(busybox_entries())], env="SECRET=yes")
-        done = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--dest-creds",
-                               "alice:s3cret", f"oci:{layout}:latest", f"docker://{private.address}/private/app:v1"],
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
+        private.push_layout(layout, "private/app:v1", "--dest-creds", "alice:s3cret")
         image = f"{private.address}/private/app:v1"
         anonymous = agent.cli("image", "pull", image)
         assert anonymous.code == 1 and f"registry {private.address} requires a login" in anonymous.err
@@ -140,26 +137,19 @@ def test_basic_auth_with_credentials_from_registry_login(agent: AgentProcess, te
         assert agent.cli("registry", "logout", private.address).code == 0
         assert agent.cli("image", "rm", image).code == 0
     finally:
-        if previous is None:
-            ENV.pop("DOCKER_CONFIG", None)
-        else:
-            ENV["DOCKER_CONFIG"] = previous
         stop_registry(private)
 
 
-def test_bearer_token_flow_against_a_token_server(agent: AgentProcess, test_root: str) -> None:
+def test_bearer_token_flow_against_a_token_server(agent: AgentProcess, test_root: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     root = os.path.join(test_root, "registry-token")
     tokens = TokenServer(os.path.join(root, "token"), users={"bob": "hunter2"})
     private = start_registry(root, auth=tokens.registry_auth())
-    previous = ENV.get("DOCKER_CONFIG")
-    ENV["DOCKER_CONFIG"] = os.path.join(root, "docker")
+    monkeypatch.setitem(ENV, "DOCKER_CONFIG", os.path.join(root, "docker"))
     try:
         layout = os.path.join(root, "layout")
         write_layout(layout, [layer_tar(busybox_entries())], env="TOKEN=ok")
-        done = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--dest-creds",
-                               "bob:hunter2", f"oci:{layout}:latest", f"docker://{private.address}/team/sealed:v1"],
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
+        private.push_layout(layout, "team/sealed:v1", "--dest-creds", "bob:hunter2")
         image = f"{private.address}/team/sealed:v1"
         anonymous = agent.cli("image", "pull", image)
         assert anonymous.code == 1 and "access denied" in anonymous.err
@@ -172,10 +162,6 @@ def test_bearer_token_flow_against_a_token_server(agent: AgentProcess, test_root
         assert agent.cli("run", "--rm", image, "sh", "-c", "echo $TOKEN").out == "ok\n"
         assert agent.cli("image", "rm", image).code == 0
     finally:
-        if previous is None:
-            ENV.pop("DOCKER_CONFIG", None)
-        else:
-            ENV["DOCKER_CONFIG"] = previous
         stop_registry(private)
         tokens.close()
 
@@ -317,3 +303,27 @@ def test_https_registry_trusted_through_certs_d(test_root: str, busybox_tar: str
     finally:
         agent.destroy()
         stop_registry(secure)
+
+
+def test_deploy_shows_the_agents_pull_progress(member: AgentProcess, controlplane: ControlPlane,  # noqa: F811
+                                               registry: Registry, test_root: str) -> None:
+    layout = os.path.join(test_root, "layout-slow")
+    write_layout(layout, [layer_tar(busybox_entries()), _extra_layer("slow", 2 << 20)])
+    registry.push_layout(layout, "team/slow:v1")
+    proxy = FaultyProxy(registry.address)
+    proxy.throttle = 1 << 20  # about three seconds for the image
+    app = os.path.join(test_root, "slow.yaml")
+    with open(app, "w") as f:
+        f.write(f"name: slow\nimage: {proxy.address}/team/slow:v1\nargs: [sleep, '600']\n")
+    try:
+        deployed = subprocess.run([sys.executable, "-m", "cli.main", "--server", controlplane.address, "deploy",
+                                   "-f", app], capture_output=True, text=True, timeout=120, env=ENV)
+    finally:
+        proxy.close()
+    assert deployed.returncode == 0, deployed.stderr
+    bars = [line for line in deployed.stdout.splitlines() if "slow.0 on " in line and "pulling" in line]
+    assert bars and "] " in bars[-1] and " of " in bars[-1] and "MiB" in bars[-1], deployed.stdout
+    assert "slow: 1/1 running" in deployed.stdout
+    assert subprocess.run([sys.executable, "-m", "cli.main", "--server", controlplane.address, "delete", "slow"],
+                          env=ENV, capture_output=True).returncode == 0
+    eventually(lambda: member.cli_json("ps", "-a") == [])

@@ -97,3 +97,10 @@ def test_cluster_run_builds_a_one_replica_app() -> None:
         with pytest.raises(CliError, match=message) as raised:
             spec_from_run(build_parser().parse_args(["run", *flags, "busybox"]))
         assert raised.value.code == 2
+
+
+def test_deploy_shows_a_pull_as_a_progress_bar() -> None:
+    from cli.cluster import _bar
+
+    assert _bar("pulling app:v1 (3.0 of 12.0 MiB)", width=8) == "pulling app:v1 [==      ] 3.0 of 12.0 MiB"
+    assert _bar("pulling app:v1") == "pulling app:v1"
