@@ -307,7 +307,7 @@ class Builder:
             os.makedirs(root)
             self._materialize(self._source_layers(instruction.flags["from"], done, line), root)
         workdir = state.config.get("WorkingDir") or "/"
-        target = destination if destination.startswith("/") else os.path.join(workdir, destination)
+        target = os.path.normpath(destination if destination.startswith("/") else os.path.join(workdir, destination))
         matched: list[str] = []
         for source in sources:
             if "://" in source:
@@ -322,7 +322,8 @@ class Builder:
                 if os.path.commonpath([real, os.path.realpath(root)]) != os.path.realpath(root):
                     raise DockerfileError(line, f"{instruction.keyword}: {source}: outside the build context")
                 matched.append(os.path.join(root, os.path.normpath(relative)))
-        into_directory = destination.endswith("/") or len(matched) > 1
+        # As Docker: a destination ending in `/` (or `.`) is a directory, and so is one taking several sources.
+        into_directory = destination.endswith(("/", "/.")) or destination == "." or len(matched) > 1
         copies: list[tuple[str, str]] = []
         for path in matched:
             if instruction.keyword == "ADD" and os.path.isfile(path) and tarfile.is_tarfile(path):

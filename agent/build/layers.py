@@ -117,7 +117,7 @@ def layer_from_files(copies: list[tuple[str, str]], out: str, owner: tuple[int, 
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
 
         def add(path: str, name: str) -> None:
-            name = name.strip("/")
+            name = os.path.normpath(name).strip("/")
             parent = os.path.dirname(name)
             parents = []
             while parent and parent not in written:

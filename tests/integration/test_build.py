@@ -21,7 +21,8 @@ ARG GREETING=hi
 ENV APP=/app
 WORKDIR $APP
 COPY src/ ./src/
-RUN echo "$GREETING from $APP" > built.txt && rm /bin/ls
+COPY src/a.txt .
+RUN echo "$GREETING from $APP" > built.txt && rm /bin/ls && test -f /app/a.txt
 FROM busybox:test
 COPY --from=builder /app/built.txt /out/
 COPY --chown=1000:1000 src/*.txt /out/
@@ -58,7 +59,7 @@ def test_multi_stage_build_runs_and_carries_its_config(agent: AgentProcess, test
     context = _context(test_root)
     built = agent.cli("build", "-t", "built:v1", "--build-arg", "GREETING=howdy", context)
     assert built.code == 0, built.err
-    assert "Step 6/16 : RUN" in built.out and "Successfully tagged built:v1" in built.out
+    assert "Step 7/17 : RUN" in built.out and "Successfully tagged built:v1" in built.out
     assert agent.cli("run", "--rm", "built:v1").out == "howdy from /app\n"  # ENTRYPOINT + CMD
     listing = agent.cli("run", "--rm", "built:v1", "ls -n /out /opt/bundle/inner; id -u; echo $MODE")
     assert listing.code == 0, listing.err
@@ -82,7 +83,7 @@ def test_unchanged_rebuild_is_all_cache_and_a_change_rebuilds_from_there(agent: 
     first = agent.cli("build", "-t", "cached:v1", context)
     assert first.code == 0, first.err
     again = agent.cli("build", "-t", "cached:v1", context)
-    assert again.code == 0 and again.out.count("---> Using cache") == 5  # COPY, RUN, COPY, COPY, ADD
+    assert again.code == 0 and again.out.count("---> Using cache") == 6  # COPY, COPY, RUN, COPY, COPY, ADD
     assert "Running in" not in again.out
     ids = [json.loads(agent.cli("image", "inspect", "cached:v1", "-o", "json").out)[0]["id"]]
     assert first.out.split("Successfully built ")[1][:12] == again.out.split("Successfully built ")[1][:12]

@@ -327,3 +327,38 @@ def test_deploy_shows_the_agents_pull_progress(member: AgentProcess, controlplan
     assert subprocess.run([sys.executable, "-m", "cli.main", "--server", controlplane.address, "delete", "slow"],
                           env=ENV, capture_output=True).returncode == 0
     eventually(lambda: member.cli_json("ps", "-a") == [])
+
+
+@pytest.mark.skipif(shutil.which("umoci") is None, reason="needs umoci (apt-get install umoci)")
+def test_images_made_by_umoci_and_saved_by_shoal_travel_through_skopeo(agent: AgentProcess, registry: Registry,
+                                                                      test_root: str) -> None:
+    root = os.path.join(test_root, "umoci")
+    os.makedirs(os.path.join(root, "tree", "bin"))
+    shutil.copy("/bin/busybox", os.path.join(root, "tree", "bin", "busybox"))
+    os.symlink("busybox", os.path.join(root, "tree", "bin", "sh"))
+    layout = os.path.join(root, "layout")
+    for command in (["init", "--layout", layout], ["new", "--image", f"{layout}:v1"],
+                    ["insert", "--image", f"{layout}:v1", os.path.join(root, "tree", "bin"), "/bin"],
+                    ["config", "--image", f"{layout}:v1", "--config.env", "MADE_BY=umoci", "--config.cmd", "sh"]):
+        done = subprocess.run(["umoci", *command], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (command, done.stderr)
+    copied = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:v1",
+                             f"docker://{registry.address}/umoci/box:v1"], capture_output=True, text=True, timeout=60)
+    assert copied.returncode == 0, copied.stderr
+    made = f"{registry.address}/umoci/box:v1"
+    assert agent.cli("image", "pull", made).code == 0
+    assert agent.cli("run", "--rm", made, "sh", "-c", "echo $MADE_BY").out == "umoci\n"
+
+    archive = os.path.join(root, "saved.tar")  # Shoal's own OCI layout, pushed by skopeo, pulled back
+    assert agent.cli("image", "tag", made, "shoal/saved:v2").code == 0
+    assert agent.cli("image", "save", "--format", "oci", "--file", archive, "shoal/saved:v2").code == 0
+    copied = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci-archive:{archive}:v2",
+                             f"docker://{registry.address}/shoal/saved:v2"], capture_output=True, text=True,
+                            timeout=60)
+    assert copied.returncode == 0, copied.stderr
+    for name in (made, "shoal/saved:v2"):
+        assert agent.cli("image", "rm", name).code == 0
+    again = f"{registry.address}/shoal/saved:v2"
+    assert agent.cli("image", "pull", again).code == 0
+    assert agent.cli("run", "--rm", again, "sh", "-c", "echo $MADE_BY").out == "umoci\n"
+    assert agent.cli("image", "rm", again).code == 0
