@@ -134,7 +134,8 @@ class ClusterMember:
             reply = await nodes.RegisterNode(npb.RegisterNodeRequest(
                 node_id=self.node_id, name=self.name, address=self.advertise, cpu_millis=cpu, memory_bytes=memory,
                 labels=self.labels), timeout=10)
-            log.info("registered with %s as node %s (%s)", self.server, self.node_id, self.name)
+            log.info("registered with %s as node %s (%s), container subnet %s", self.server, self.node_id, self.name,
+                     reply.subnet or "none")
             loop = asyncio.get_running_loop()
             tasks = [loop.create_task(self._guard(self._heartbeats(nodes, reply))),
                      loop.create_task(self._guard(self._watch(assignments))),

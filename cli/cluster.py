@@ -170,8 +170,9 @@ def cmd_nodes(cluster: Cluster, args: argparse.Namespace) -> int:
     rows = [[n.name, n.state + ("" if n.schedulable else ",cordoned"), f"{n.cpu_millis / 1000:g}",
              format_bytes(n.memory_bytes),
              f"{n.allocated_cpu_millis / 1000:g} / {format_bytes(n.allocated_memory_bytes)}",
-             str(n.replicas), ",".join(f"{k}={v}" for k, v in sorted(n.labels.items())) or "-"] for n in nodes]
-    output.table(["NAME", "STATE", "CPUS", "MEMORY", "ALLOCATED", "REPLICAS", "LABELS"], rows)
+             str(n.replicas), n.subnet or "-", ",".join(f"{k}={v}" for k, v in sorted(n.labels.items())) or "-"]
+            for n in nodes]
+    output.table(["NAME", "STATE", "CPUS", "MEMORY", "ALLOCATED", "REPLICAS", "SUBNET", "LABELS"], rows)
     return 0
 
 
@@ -184,6 +185,12 @@ def cmd_schedulable(cluster: Cluster, args: argparse.Namespace) -> int:
 def cmd_drain(cluster: Cluster, args: argparse.Namespace) -> int:
     reply = cluster.nodes.DrainNode(npb.DrainNodeRequest(node=args.node))
     print(f"{args.node} drained: {reply.moved} replicas moved, no new ones will be placed there")
+    return 0
+
+
+def cmd_node_rm(cluster: Cluster, args: argparse.Namespace) -> int:
+    cluster.nodes.RemoveNode(npb.RemoveNodeRequest(node=args.node, force=args.force))
+    print(f"{args.node} removed")
     return 0
 
 
@@ -225,6 +232,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     drain = commands.add_parser("drain", help="cordon a node and move its replicas elsewhere")
     drain.add_argument("node")
     drain.set_defaults(handler=cmd_drain, target="server")
+    node = commands.add_parser("node", help="manage nodes")
+    node_verbs = node.add_subparsers(dest="verb", required=True, metavar="{rm}")
+    node_rm = node_verbs.add_parser("rm", help="forget a node that is gone: its replicas go elsewhere, its subnet "
+                                               "is freed")
+    node_rm.add_argument("node")
+    node_rm.add_argument("-f", "--force", action="store_true", help="even while it is ready")
+    node_rm.set_defaults(handler=cmd_node_rm, target="server")
     scale = commands.add_parser("scale", help="change an app's replica count")
     scale.add_argument("app")
     scale.add_argument("replicas", type=int)

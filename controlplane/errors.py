@@ -37,3 +37,7 @@ class AgentCallFailed(ControlPlaneError):
         super().__init__(f"node {node}: {details}")
         self.code_name = code_name
         self.details = details
+
+
+class Exhausted(ControlPlaneError):
+    """A pool (node subnets) has nothing left to give."""

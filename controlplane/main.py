@@ -43,6 +43,7 @@ from controlplane.api.servicers import (
 from controlplane.apps.service import AppService
 from controlplane.assignments import AssignmentService
 from controlplane.controller import Controller
+from controlplane.errors import Conflict, InvalidSpec
 from controlplane.etcd import EtcdClient, EtcdConfig
 from controlplane.etcd.embedded import EmbeddedEtcd, EtcdNotInstalled
 from controlplane.images import ImageDistributor
@@ -50,6 +51,7 @@ from controlplane.metrics import ControlPlaneMetrics
 from controlplane.nodes import NodeRegistry
 from controlplane.replicas import ReplicaProxy
 from controlplane.scheduling.stack import STRATEGIES
+from controlplane.subnets import DEFAULT_CIDR, DEFAULT_PREFIX, SubnetPlan, settle_plan
 
 log = logging.getLogger("shoal-controlplane")
 
@@ -66,12 +68,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="client,peer ports of the embedded etcd (default %(default)s)")
     parser.add_argument("--node-grace", type=int, default=5, help="seconds without heartbeat before a node is down")
     parser.add_argument("--strategy", choices=STRATEGIES, default="spread")
+    parser.add_argument("--cluster-cidr", default=DEFAULT_CIDR,
+                        help="containers' addresses; fixed at the cluster's first start (default %(default)s)")
+    parser.add_argument("--node-subnet-prefix", type=int, default=DEFAULT_PREFIX,
+                        help="each node's share of the cluster CIDR, as a prefix length (default %(default)s)")
     parser.add_argument("--metrics-listen", default="127.0.0.1:9421",
                         help="HOST:PORT for Prometheus /metrics, or off (default %(default)s)")
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
+    plan = SubnetPlan.parse(args.cluster_cidr, args.node_subnet_prefix)
     embedded = None
     if args.etcd_endpoints:
         endpoints = tuple(e.strip() for e in args.etcd_endpoints.split(",") if e.strip())
@@ -85,13 +92,20 @@ async def serve(args: argparse.Namespace) -> None:
         endpoints = (embedded.endpoint,)
     client = EtcdClient(EtcdConfig(endpoints=endpoints, ca_file=args.etcd_ca, cert_file=args.etcd_cert,
                                    key_file=args.etcd_key))
+    try:
+        subnets = await settle_plan(client, plan)
+    except Conflict:
+        await client.close()
+        if embedded is not None:
+            embedded.stop()
+        raise
     metrics = ControlPlaneMetrics()
     client.observe = metrics.observe_etcd
     metrics_server = None
     if args.metrics_listen != "off":
         host, _, port = args.metrics_listen.rpartition(":")
         metrics_server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=metrics.registry)
-    registry = NodeRegistry(client, args.node_grace)
+    registry = NodeRegistry(client, args.node_grace, subnets)
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     node_service_pb2_grpc.add_NodesServicer_to_server(NodesServicer(registry), server)
     app_service_pb2_grpc.add_AppsServicer_to_server(AppsServicer(AppService(client)), server)
@@ -138,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve(parse_args(argv)))
-    except EtcdNotInstalled as e:
+    except (EtcdNotInstalled, InvalidSpec, Conflict) as e:
         print(f"shoal-controlplane: {e}", file=sys.stderr)
         sys.exit(2)
 

@@ -18,6 +18,7 @@ STATUS: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.Conflict, grpc.StatusCode.ABORTED),
     (errors.InvalidSpec, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotReady, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.Exhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.AgentCallFailed, grpc.StatusCode.UNKNOWN),  # replaced by the agent's own code below
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (EtcdUnavailable, grpc.StatusCode.UNAVAILABLE),

@@ -47,6 +47,10 @@ class NodesServicer(node_service_pb2_grpc.NodesServicer):
         node, moved = await self.registry.drain(request.node)
         return npb.DrainNodeResponse(node=node, moved=moved)
 
+    async def RemoveNode(self, request: npb.RemoveNodeRequest, context: Context) -> Any:
+        await self.registry.remove(request.node, request.force)
+        return npb.RemoveNodeResponse()
+
 
 class AppsServicer(app_service_pb2_grpc.AppsServicer):
     def __init__(self, apps: AppService) -> None:

@@ -8,6 +8,8 @@
     /shoal/events/<app name>                    the app's recent events, JSON lines (written by the leader)
     /shoal/replicas/<node id>/<app>/<index>     ReplicaStatus as the node's agent last reported it
     /shoal/leader                               the control planes' election
+    /shoal/network                              the cluster CIDR and node subnet size, fixed at first start
+    /shoal/subnets/<index>                      the node id holding the index-th subnet of the cluster CIDR
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ STATUS = ROOT + "status/"
 EVENTS = ROOT + "events/"
 REPLICAS = ROOT + "replicas/"
 LEADER = ROOT + "leader"
+NETWORK = ROOT + "network"
+SUBNETS = ROOT + "subnets/"
 
 
 def node(node_id: str) -> str:
@@ -63,3 +67,7 @@ def parse_replica(key: str) -> tuple[str, str, int]:
 
 def events(app_name: str) -> str:
     return EVENTS + app_name
+
+
+def subnet(index: int) -> str:
+    return f"{SUBNETS}{index}"

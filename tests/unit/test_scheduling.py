@@ -152,3 +152,18 @@ def test_reconcile_lost_updated_and_duplicates() -> None:
     assert [(p.index, p.node_id) for p in result.stop] == [(2, "id-b")]  # the stale duplicate goes
     assert [p.index for p in result.place] == [0, 1]
     assert [p.index for p in result.ignore] == [2]
+
+
+def test_node_subnets_are_carved_from_the_cluster_cidr() -> None:
+    from controlplane.errors import InvalidSpec
+    from controlplane.subnets import SubnetPlan
+
+    plan = SubnetPlan.parse("10.244.0.0/16", 24)
+    assert plan.capacity == 256 and str(plan.subnet(0)) == "10.244.0.0/24"
+    assert str(plan.subnet(255)) == "10.244.255.0/24"
+    assert plan.first_free({0, 1, 3}) == 2 and SubnetPlan.parse("10.9.0.0/23", 24).first_free({0, 1}) is None
+    for cidr, prefix, flag in (("10.244.0.0/33", 24, "--cluster-cidr"), ("10.244.0.1/16", 24, "--cluster-cidr"),
+                               ("10.244.0.0/16", 16, "--node-subnet-prefix"),
+                               ("10.0.0.0/8", 31, "--node-subnet-prefix")):
+        with pytest.raises(InvalidSpec, match=flag):
+            SubnetPlan.parse(cidr, prefix)

@@ -59,6 +59,11 @@ class NodesStub:
                 request_serializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeRequest.SerializeToString,
                 response_deserializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeResponse.FromString,
                 _registered_method=True)
+        self.RemoveNode = channel.unary_unary(
+                '/shoal.controlplane.v1.Nodes/RemoveNode',
+                request_serializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.RemoveNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.RemoveNodeResponse.FromString,
+                _registered_method=True)
 
 
 class NodesServicer:
@@ -100,6 +105,14 @@ class NodesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemoveNode(self, request, context):
+        """Forgets a node: its record, placements (placed again elsewhere) and subnet. FAILED_PRECONDITION
+        while it is ready, unless forced (its agent would register it again).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +140,11 @@ def add_NodesServicer_to_server(servicer, server):
                     servicer.DrainNode,
                     request_deserializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeRequest.FromString,
                     response_serializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeResponse.SerializeToString,
+            ),
+            'RemoveNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNode,
+                    request_deserializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.RemoveNodeRequest.FromString,
+                    response_serializer=shoal_dot_controlplane_dot_v1_dot_node__service__pb2.RemoveNodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +282,33 @@ class Nodes:
             '/shoal.controlplane.v1.Nodes/DrainNode',
             shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeRequest.SerializeToString,
             shoal_dot_controlplane_dot_v1_dot_node__service__pb2.DrainNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.controlplane.v1.Nodes/RemoveNode',
+            shoal_dot_controlplane_dot_v1_dot_node__service__pb2.RemoveNodeRequest.SerializeToString,
+            shoal_dot_controlplane_dot_v1_dot_node__service__pb2.RemoveNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

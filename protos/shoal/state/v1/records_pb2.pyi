@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class NodeRecord(_message.Message):
-    __slots__ = ("id", "name", "address", "cpu_millis", "memory_bytes", "labels", "schedulable", "registered_at")
+    __slots__ = ("id", "name", "address", "cpu_millis", "memory_bytes", "labels", "schedulable", "registered_at", "subnet")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class NodeRecord(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULABLE_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    SUBNET_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     address: str
@@ -32,7 +33,8 @@ class NodeRecord(_message.Message):
     labels: _containers.ScalarMap[str, str]
     schedulable: bool
     registered_at: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., cpu_millis: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., schedulable: _Optional[bool] = ..., registered_at: _Optional[int] = ...) -> None: ...
+    subnet: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., cpu_millis: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., schedulable: _Optional[bool] = ..., registered_at: _Optional[int] = ..., subnet: _Optional[str] = ...) -> None: ...
 
 class AppRecord(_message.Message):
     __slots__ = ("spec", "version", "created_at", "updated_at")
