@@ -32,7 +32,7 @@ def _repo_tag(name: str) -> tuple[str, str]:
 
 
 def cmd_images(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    images = stub.ListImages(apb.ListImagesRequest()).images
+    images = stub.ListImages(apb.ListImagesRequest(all=args.all)).images
     if args.output != "table":
         output.emit(list(images), args.output)
         return 0
@@ -214,6 +214,7 @@ def cmd_inspect(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     images = commands.add_parser("images", help="list images")
+    images.add_argument("-a", "--all", action="store_true", help="also the build cache's untagged images")
     images.set_defaults(handler=cmd_images)
     image = commands.add_parser("image", help="manage images")
     verbs = image.add_subparsers(dest="verb", required=True,
@@ -248,6 +249,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     tag.add_argument("target")
     tag.set_defaults(handler=cmd_tag)
     listing = verbs.add_parser("ls", help="list images")
+    listing.add_argument("-a", "--all", action="store_true", help="also the build cache's untagged images")
     listing.set_defaults(handler=cmd_images)
     remove = verbs.add_parser("rm", help="remove images (refused while a container uses them)")
     remove.add_argument("images", nargs="+")

@@ -151,7 +151,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         return apb.TagImageResponse(image=convert.image_to_pb(await self.images.tag(request.image, request.name)))
 
     async def ListImages(self, request: apb.ListImagesRequest, context: Context) -> Any:
-        return apb.ListImagesResponse(images=[convert.image_to_pb(r) for r in self.images.images_list()])
+        cache = set() if request.all else self.builder.cache.image_ids()
+        return apb.ListImagesResponse(images=[convert.image_to_pb(r) for r in self.images.images_list()
+                                              if r.repo_tags or r.id not in cache])
 
     async def InspectImage(self, request: apb.InspectImageRequest, context: Context) -> Any:
         return apb.InspectImageResponse(image=convert.image_to_pb(self.images.inspect(request.image)))

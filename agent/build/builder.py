@@ -84,6 +84,9 @@ class BuildCache:
     def get(self, key: str) -> str | None:
         return self.entries.get(key)
 
+    def image_ids(self) -> set[str]:
+        return set(self.entries.values())
+
     def put(self, key: str, image_id: str) -> None:
         self.entries[key] = image_id
         with open(self.path + ".tmp", "w") as f:

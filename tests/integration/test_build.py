@@ -97,6 +97,9 @@ def test_unchanged_rebuild_is_all_cache_and_a_change_rebuilds_from_there(agent: 
     assert "Running in" in changed.out
     ids.append(json.loads(agent.cli("image", "inspect", "cached:v1", "-o", "json").out)[0]["id"])
     assert ids[0] != ids[1]
+    listed = agent.cli_json("images")
+    assert all(image["repo_tags"] for image in listed)  # type: ignore[index,union-attr]  # the cache is hidden...
+    assert len(agent.cli_json("images", "-a")) > len(listed)  # type: ignore[arg-type]  # ...unless asked for
     no_cache = agent.cli("build", "--no-cache", "-t", "cached:v1", context)
     assert no_cache.code == 0 and "Using cache" not in no_cache.out
     assert agent.cli("image", "rm", "cached:v1").code == 0
