@@ -42,7 +42,7 @@ from agent.build.dockerfile import (
 )
 from agent.containers.model import ContainerSpec, NetworkMode, State
 from agent.containers.service import ContainerService
-from agent.errors import BadInput, Failed, InvalidSpec, NotFound
+from agent.errors import BadInput, Failed, InvalidSpec, NotFound, ShoalError
 from agent.images import reference
 from agent.images.archive import OCI_CONFIG, OCI_MANIFEST, ArchiveImage, LayerBlob, host_platform, sha256_digest
 from agent.images.extract import LayerError, extract_layer
@@ -66,6 +66,7 @@ class StageState:
     key: str = ""
     args: dict[str, str] = field(default_factory=dict)
     name: str = ""  # the stage's, for COPY --from
+    cmd_set: bool = False  # CMD given in this stage (an ENTRYPOINT then keeps it)
 
     def variables(self) -> dict[str, str]:
         env = dict(item.partition("=")[::2] for item in self.config.get("Env") or [])
@@ -183,9 +184,12 @@ class Builder:
                 return StageState(layers=list(previous.layers), config=json.loads(json.dumps(previous.config)),
                                   image_id=previous.image_id, committed_config=previous.config, key=previous.key)
         try:
-            record = self.store.resolve(base)
-        except NotFound:
-            record = await self.images.pull(base)
+            try:
+                record = self.store.resolve(base)
+            except NotFound:
+                record = await self.images.pull(base)  # as Docker: a base image missing here is pulled
+        except ShoalError as e:
+            raise Failed(f"Dockerfile:{line}: FROM {base}: {e}") from None
         with open(self.store.blob_path(record.id), "rb") as f:
             config = json.load(f).get("config") or {}
         return StageState(layers=list(zip(record.layer_digests, record.diff_ids, strict=True)), config=config,
@@ -220,8 +224,10 @@ class Builder:
             state.config["User"] = expand(instruction.arguments, variables, line)
         elif keyword in ("CMD", "ENTRYPOINT"):
             state.config["Cmd" if keyword == "CMD" else "Entrypoint"] = command_form(instruction)
-            if keyword == "ENTRYPOINT":
-                state.config.pop("Cmd", None)  # Docker: a new ENTRYPOINT resets an inherited CMD
+            if keyword == "CMD":
+                state.cmd_set = True
+            elif not state.cmd_set:
+                state.config.pop("Cmd", None)  # Docker: a new ENTRYPOINT resets a CMD this stage did not set
         elif keyword == "EXPOSE":
             ports: dict[str, dict[str, str]] = {}
             for port in expand(instruction.arguments, variables, line).split():
@@ -273,7 +279,10 @@ class Builder:
         if not state.image_id:
             await self._commit(state, None, holds)
         argv = command_form(instruction)
-        env = [*(state.config.get("Env") or []), *(f"{k}={v}" for k, v in state.args.items())]
+        image_env = state.config.get("Env") or []
+        declared = {item.partition("=")[0] for item in image_env}
+        # Build arguments are in RUN's environment, but an ENV of the same name wins (Docker's rule).
+        env = [*(f"{k}={v}" for k, v in state.args.items() if k not in declared), *image_env]
         spec = ContainerSpec(name=f"build-{os.urandom(6).hex()}", image=state.image_id, entrypoint=tuple(argv),
                              env=tuple(env), working_dir=state.config.get("WorkingDir") or "",
                              user=state.config.get("User") or "", network=NetworkMode.HOST,

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from tests.integration.harness import AgentProcess
+from tests.integration.harness import AgentProcess, free_port
 
 if os.geteuid() != 0:
     pytest.skip("the integration level needs root", allow_module_level=True)
@@ -115,6 +115,7 @@ def test_build_errors_name_the_line_and_show_the_output(agent: AgentProcess, tes
         ("FROM busybox:test\nCOPY missing.txt /x\n", "Dockerfile:2: COPY: missing.txt: no such file in the build"),
         ("FROM busybox:test\nCOPY ../outside /x\n", "Dockerfile:2: COPY: ../outside: "),
         ("FROM busybox:test\nCOPY --from=nowhere /a /b\n", "Dockerfile:2: COPY --from=nowhere: no earlier stage"),
+        (f"FROM 127.0.0.1:{free_port()}/none:v1\n", "Dockerfile:1: FROM 127.0.0.1:"),
     ]
     for text, message in cases:
         with open(os.path.join(context, "Dockerfile"), "w") as f:
