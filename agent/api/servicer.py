@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -178,11 +179,19 @@ async def _with_progress(start: Callable[[Callable[[str, int, int], None]], Awai
     a slow client never holds the transfer back."""
     loop = asyncio.get_running_loop()
     latest: dict[str, tuple[int, int]] = {}
+    guard = threading.Lock()
     changed = asyncio.Event()
 
     def progress(blob: str, current: int, total: int) -> None:
-        latest[blob] = (current, total)
+        with guard:
+            latest[blob] = (current, total)
         loop.call_soon_threadsafe(changed.set)
+
+    def taken() -> list[tuple[str, tuple[int, int]]]:
+        with guard:
+            items = list(latest.items())
+            latest.clear()
+        return items
 
     transfer = asyncio.ensure_future(start(progress))
     try:
@@ -191,9 +200,10 @@ async def _with_progress(start: Callable[[Callable[[str, int, int], None]], Awai
             await asyncio.wait({transfer, waiter}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             changed.clear()
-            for blob, (current, total) in list(latest.items()):
+            for blob, (current, total) in taken():
                 yield blob, current, total
-            latest.clear()
+        for blob, (current, total) in taken():  # what came in just before the end
+            yield blob, current, total
         yield transfer.result()
     finally:
         if not transfer.done():
