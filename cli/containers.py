@@ -32,11 +32,17 @@ RESTART_KINDS = {"no": cpb.RestartPolicy.KIND_UNSPECIFIED, "on-failure": cpb.Res
 EXIT_RUN_FAILED, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND = 125, 126, 127
 
 
-def parse_restart(text: str) -> cpb.RestartPolicy:
+def restart_flag(text: str, code: int) -> tuple[str, int]:
+    """`--restart no|always|on-failure[:N]` as (kind, N), for an agent's container or a cluster app alike."""
     kind, _, retries = text.partition(":")
     if kind not in RESTART_KINDS or (retries and (kind != "on-failure" or not retries.isdigit())):
-        raise CliError(f"--restart: {text!r} is not a restart policy (no, on-failure[:max-retries], always)", 125)
-    return cpb.RestartPolicy(kind=RESTART_KINDS[kind], max_retries=int(retries or 0))
+        raise CliError(f"--restart: {text!r} is not a restart policy (no, on-failure[:max-retries], always)", code)
+    return kind, int(retries or 0)
+
+
+def parse_restart(text: str) -> cpb.RestartPolicy:
+    kind, retries = restart_flag(text, EXIT_RUN_FAILED)
+    return cpb.RestartPolicy(kind=RESTART_KINDS[kind], max_retries=retries)
 
 
 def parse_volume(text: str) -> cpb.Mount:

@@ -20,7 +20,7 @@ from shoal.controlplane.v1 import replica_service_pb2 as rpb
 from cli.appfile import RESTART_KINDS
 from cli.client import CliError
 from cli.cluster import EXIT_BAD_INPUT, EXIT_TIMEOUT, Cluster, show_replicas
-from cli.containers import EXIT_RUN_FAILED, parse_tail, print_entries, run_exec
+from cli.containers import EXIT_RUN_FAILED, parse_tail, print_entries, restart_flag, run_exec
 from cli.quantity import parse_cpus, parse_memory
 
 # `run` flags that place something on one particular host, which an app replica placed anywhere cannot honour.
@@ -62,10 +62,7 @@ def spec_from_run(args: argparse.Namespace) -> pb.AppSpec:
                            "use --agent to run on one agent", EXIT_BAD_INPUT)
     if args.network != "none":
         raise CliError("--network: cluster replicas have their own network namespace", EXIT_BAD_INPUT)
-    kind, _, retries = args.restart.partition(":")
-    if kind not in RESTART_KINDS or (retries and (kind != "on-failure" or not retries.isdigit())):
-        raise CliError(f"--restart: {args.restart!r} is not a restart policy (no, on-failure[:max-retries], always)",
-                       EXIT_BAD_INPUT)
+    kind, retries = restart_flag(args.restart, EXIT_BAD_INPUT)
     env = {}
     for item in args.env:
         key, sep, value = item.partition("=")
@@ -81,7 +78,7 @@ def spec_from_run(args: argparse.Namespace) -> pb.AppSpec:
     return pb.AppSpec(name=args.name or app_name(args.image), image=args.image, replicas=1,
                       command=[args.entrypoint] if args.entrypoint else [], args=args.command, env=env,
                       resources=resources,
-                      restart=pb.AppRestartPolicy(kind=RESTART_KINDS[kind], max_retries=int(retries or 0)),
+                      restart=pb.AppRestartPolicy(kind=RESTART_KINDS[kind], max_retries=retries),
                       labels=dict(label.partition("=")[::2] for label in args.label))
 
 

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+from typing import Any
 
 import grpc
 from grpc_health.v1 import _async as health_aio
@@ -77,8 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve(args: argparse.Namespace) -> None:
-    plan = SubnetPlan.parse(args.cluster_cidr, args.node_subnet_prefix)
+async def _connect_etcd(args: argparse.Namespace) -> tuple[EtcdClient, EmbeddedEtcd | None]:
+    """The given etcd cluster, or an embedded one started (and ready) here."""
     embedded = None
     if args.etcd_endpoints:
         endpoints = tuple(e.strip() for e in args.etcd_endpoints.split(",") if e.strip())
@@ -90,8 +91,34 @@ async def serve(args: argparse.Namespace) -> None:
         embedded.start()
         await asyncio.to_thread(embedded.wait_ready)
         endpoints = (embedded.endpoint,)
-    client = EtcdClient(EtcdConfig(endpoints=endpoints, ca_file=args.etcd_ca, cert_file=args.etcd_cert,
-                                   key_file=args.etcd_key))
+    return EtcdClient(EtcdConfig(endpoints=endpoints, ca_file=args.etcd_ca, cert_file=args.etcd_cert,
+                                 key_file=args.etcd_key)), embedded
+
+
+def _grpc_server(client: EtcdClient, registry: NodeRegistry, directory: AgentDirectory,
+                 ) -> tuple[grpc.aio.Server, Any]:
+    """Every service of the control plane, health checking and reflection, on one server."""
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    node_service_pb2_grpc.add_NodesServicer_to_server(NodesServicer(registry), server)
+    app_service_pb2_grpc.add_AppsServicer_to_server(AppsServicer(AppService(client)), server)
+    assignment_service_pb2_grpc.add_AssignmentsServicer_to_server(
+        AssignmentsServicer(AssignmentService(client)), server)
+    replica_service_pb2_grpc.add_ReplicasServicer_to_server(ReplicasServicer(ReplicaProxy(directory)), server)
+    image_service_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(ImageDistributor(directory)), server)
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [node_service_pb2.DESCRIPTOR.services_by_name["Nodes"].full_name,
+             app_service_pb2.DESCRIPTOR.services_by_name["Apps"].full_name,
+             assignment_service_pb2.DESCRIPTOR.services_by_name["Assignments"].full_name,
+             replica_service_pb2.DESCRIPTOR.services_by_name["Replicas"].full_name,
+             image_service_pb2.DESCRIPTOR.services_by_name["Images"].full_name]
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    return server, health_servicer
+
+
+async def serve(args: argparse.Namespace) -> None:
+    plan = SubnetPlan.parse(args.cluster_cidr, args.node_subnet_prefix)
+    client, embedded = await _connect_etcd(args)
     try:
         subnets = await settle_plan(client, plan)
     except Conflict:
@@ -106,22 +133,8 @@ async def serve(args: argparse.Namespace) -> None:
         host, _, port = args.metrics_listen.rpartition(":")
         metrics_server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=metrics.registry)
     registry = NodeRegistry(client, args.node_grace, subnets)
-    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
-    node_service_pb2_grpc.add_NodesServicer_to_server(NodesServicer(registry), server)
-    app_service_pb2_grpc.add_AppsServicer_to_server(AppsServicer(AppService(client)), server)
-    assignment_service_pb2_grpc.add_AssignmentsServicer_to_server(
-        AssignmentsServicer(AssignmentService(client)), server)
     directory = AgentDirectory(client)
-    replica_service_pb2_grpc.add_ReplicasServicer_to_server(ReplicasServicer(ReplicaProxy(directory)), server)
-    image_service_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(ImageDistributor(directory)), server)
-    health_servicer = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [node_service_pb2.DESCRIPTOR.services_by_name["Nodes"].full_name,
-             app_service_pb2.DESCRIPTOR.services_by_name["Apps"].full_name,
-             assignment_service_pb2.DESCRIPTOR.services_by_name["Assignments"].full_name,
-             replica_service_pb2.DESCRIPTOR.services_by_name["Replicas"].full_name,
-             image_service_pb2.DESCRIPTOR.services_by_name["Images"].full_name]
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    server, health_servicer = _grpc_server(client, registry, directory)
     server.add_insecure_port(args.listen)
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -129,7 +142,8 @@ async def serve(args: argparse.Namespace) -> None:
                             strategy=args.strategy)
     controller_task = asyncio.get_running_loop().create_task(controller.run())
     etcd_supervisor = asyncio.get_running_loop().create_task(embedded.supervise()) if embedded else None
-    log.info("shoal-controlplane serving on %s (etcd %s)", args.listen, ",".join(endpoints))
+    log.info("shoal-controlplane serving on %s (etcd %s)", args.listen,
+             embedded.endpoint if embedded else args.etcd_endpoints)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)

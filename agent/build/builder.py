@@ -29,14 +29,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from agent.build import layers
+from agent.build import imageconfig, layers
 from agent.build.dockerfile import (
     Dockerfile,
     DockerfileError,
     Instruction,
     command_form,
     expand,
-    key_values,
     parse,
     sources_and_destination,
 )
@@ -168,10 +167,7 @@ class Builder:
     def _declare(variables: dict[str, str], args: list[Instruction], build_args: dict[str, str]) -> dict[str, str]:
         declared = dict(variables)
         for instruction in args:
-            name, eq, default = instruction.arguments.partition("=")
-            name = name.strip()
-            if not name.replace("_", "").isalnum():
-                raise DockerfileError(instruction.line, f"ARG {instruction.arguments}: expected NAME[=default]")
+            name, eq, default = _arg(instruction)
             declared[name] = build_args.get(name, expand(default, declared, instruction.line) if eq else "")
         return declared
 
@@ -202,41 +198,13 @@ class Builder:
         keyword, line = instruction.keyword, instruction.line
         variables = state.variables()
         if keyword == "ARG":  # a global ARG is visible in a stage only once declared there again
-            name, eq, default = (part.strip() for part in instruction.arguments.partition("="))
-            if not name.replace("_", "").isalnum():
-                raise DockerfileError(line, f"ARG {instruction.arguments}: expected NAME[=default]")
+            name, eq, default = _arg(instruction)
             state.args[name] = build_args[name] if name in build_args else \
                 expand(default, variables, line) if eq else global_args.get(name, "")
             state.key = _hash(state.key, instruction.text, state.args[name])
             return
-        if keyword in ("ENV", "LABEL"):
-            pairs = key_values(instruction, variables)
-            if keyword == "ENV":
-                env = dict(item.partition("=")[::2] for item in state.config.get("Env") or [])
-                env.update(pairs)
-                state.config["Env"] = [f"{k}={v}" for k, v in env.items()]
-            else:
-                state.config["Labels"] = {**(state.config.get("Labels") or {}), **dict(pairs)}
-        elif keyword == "WORKDIR":
-            path = expand(instruction.arguments, variables, line)
-            state.config["WorkingDir"] = os.path.normpath(os.path.join(state.config.get("WorkingDir") or "/", path))
-        elif keyword == "USER":
-            state.config["User"] = expand(instruction.arguments, variables, line)
-        elif keyword in ("CMD", "ENTRYPOINT"):
-            state.config["Cmd" if keyword == "CMD" else "Entrypoint"] = command_form(instruction)
-            if keyword == "CMD":
-                state.cmd_set = True
-            elif not state.cmd_set:
-                state.config.pop("Cmd", None)  # Docker: a new ENTRYPOINT resets a CMD this stage did not set
-        elif keyword == "EXPOSE":
-            ports: dict[str, dict[str, str]] = {}
-            for port in expand(instruction.arguments, variables, line).split():
-                number, _, protocol = port.partition("/")
-                if not number.isdigit() or protocol not in ("", "tcp", "udp", "sctp"):
-                    raise DockerfileError(line, f"EXPOSE {port}: expected PORT[/tcp|udp|sctp]")
-                ports[f"{number}/{protocol or 'tcp'}"] = {}
-            state.config["ExposedPorts"] = {**(state.config.get("ExposedPorts") or {}), **ports}
         if keyword not in ("RUN", "COPY", "ADD"):
+            state.cmd_set = imageconfig.apply(state.config, instruction, variables, state.cmd_set)
             state.key = _hash(state.key, instruction.text)
             return
         with tempfile.TemporaryDirectory(dir=self.scratch_root) as scratch:
@@ -437,6 +405,14 @@ class Builder:
             "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
             "layers": descriptors}, sort_keys=True).encode()
         return ArchiveImage(names=(), manifest=manifest, config=config, layers=tuple(blobs))
+
+
+def _arg(instruction: Instruction) -> tuple[str, str, str]:
+    """ARG NAME[=default] as (name, "=" or "", default)."""
+    name, eq, default = (part.strip() for part in instruction.arguments.partition("="))
+    if not name.replace("_", "").isalnum():
+        raise DockerfileError(instruction.line, f"ARG {instruction.arguments}: expected NAME[=default]")
+    return name, eq, default
 
 
 def _opener(path: str) -> Callable[[], IO[bytes]]:

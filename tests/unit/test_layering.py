@@ -15,7 +15,8 @@ PATH = os.pathsep.join([ROOT, os.path.join(ROOT, "protos")])
 PURE = ["agent.containers.model", "agent.containers.state", "agent.containers.restart",
         "agent.containers.validate", "agent.containers.runspec", "agent.images.model", "agent.images.reference",
         "agent.cgroups", "agent.config", "controlplane.scheduling.scheduler", "controlplane.scheduling.reconciler",
-        "controlplane.apps.validate", "agent.build.dockerfile", "agent.build.layers", "agent.images.registry",
+        "controlplane.apps.validate", "agent.build.dockerfile", "agent.build.imageconfig", "agent.build.layers",
+        "agent.images.registry",
         "agent.images.pull", "agent.images.push", "agent.images.save"]
 
 
