@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ DEFAULT_STATE_DIR = "/var/lib/shoal/agent"
 DEFAULT_CGROUP_PARENT = "shoal"
 DEFAULT_METRICS = "127.0.0.1:9420"
 DEFAULT_CERTS_DIR = "/etc/shoal/certs.d"
+DEFAULT_BRIDGE = "shoal0"
+DEFAULT_SUBNET = "10.88.0.0/16"  # Podman's default: a standalone agent's containers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +35,11 @@ class AgentConfig:
     image_gc_high_percent: int = 85  # over this much of the store's filesystem used, unused images go...
     image_gc_low_percent: int = 80  # ...until it is down to this
     image_gc_interval: float = 60.0  # seconds between checks
+    bridge: str = DEFAULT_BRIDGE
+    subnet: str = DEFAULT_SUBNET  # standalone only: in a cluster the control plane assigns one
+    mtu: int = 1500
+    node_ip: str = ""  # default: the advertised address's host, else the source address towards --server
+    remove_network: bool = False  # not an agent: remove a stopped agent's network and exit
 
     @property
     def grpc_addresses(self) -> tuple[str, ...]:
@@ -70,5 +78,12 @@ class AgentConfig:
             raise InvalidSpec("--image-gc-low-percent", "0 <= low <= high <= 100 (--image-gc-high-percent 100: never)")
         if self.image_gc_interval <= 0:
             raise InvalidSpec("--image-gc-interval", "a positive number of seconds")
+        if not 576 <= self.mtu <= 65535:
+            raise InvalidSpec("--mtu", f"{self.mtu}: between 576 and 65535")
+        if self.node_ip:
+            try:
+                ipaddress.IPv4Address(self.node_ip)
+            except ValueError:
+                raise InvalidSpec("--node-ip", f"{self.node_ip!r}: an IPv4 address") from None
         if self.log_max_bytes < 4096 or self.log_max_files < 1:
             raise InvalidSpec("--log-max-size", "at least 4096 bytes and at least one file")

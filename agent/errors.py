@@ -28,6 +28,10 @@ class InvalidSpec(ShoalError):
         self.expected = expected
 
 
+class Exhausted(ShoalError):
+    """A finite pool (addresses, ports) has nothing left."""
+
+
 class Unavailable(ShoalError):
     """A dependency (the runtime supervisor) cannot be reached right now; retrying may help."""
 

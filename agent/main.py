@@ -8,9 +8,17 @@ import logging
 import signal
 import sys
 
-from agent.config import DEFAULT_CERTS_DIR, DEFAULT_CGROUP_PARENT, DEFAULT_METRICS, DEFAULT_STATE_DIR, AgentConfig
+from agent.config import (
+    DEFAULT_BRIDGE,
+    DEFAULT_CERTS_DIR,
+    DEFAULT_CGROUP_PARENT,
+    DEFAULT_METRICS,
+    DEFAULT_STATE_DIR,
+    DEFAULT_SUBNET,
+    AgentConfig,
+)
 from agent.errors import ShoalError
-from agent.wiring import start_agent
+from agent.wiring import remove_network, start_agent
 
 
 def parse_args(argv: list[str] | None) -> AgentConfig:
@@ -43,6 +51,18 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
                              "least recently used first (default 85; 100 never)")
     parser.add_argument("--image-gc-low-percent", type=int, default=80, help="...down to this (default 80)")
     parser.add_argument("--image-gc-interval", type=float, default=60.0, help="seconds between checks (default 60)")
+    parser.add_argument("--bridge", default=DEFAULT_BRIDGE,
+                        help=f"the containers' bridge (default {DEFAULT_BRIDGE}); one per agent on a host")
+    parser.add_argument("--subnet", default=DEFAULT_SUBNET,
+                        help=f"container subnet of a standalone agent (default {DEFAULT_SUBNET}); "
+                             "in a cluster the control plane gives each node its own")
+    parser.add_argument("--mtu", type=int, default=1500, help="MTU of the hosts' network (default 1500)")
+    parser.add_argument("--node-ip", default="",
+                        help="this node's address for other nodes' routes to its containers (default: the "
+                             "advertised address, else the one the control plane is reached from)")
+    parser.add_argument("--remove-network", action="store_true",
+                        help="remove what a stopped agent left of its network (bridge, routes, VXLAN device, "
+                             "iptables chains) and exit; refused while its supervisor runs containers")
     args = parser.parse_args(argv)
     labels = {}
     for item in args.label:
@@ -56,7 +76,9 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
                        node_name=args.node_name, advertise_address=args.advertise_address,
                        insecure_registries=tuple(args.insecure_registry), registry_certs_dir=args.registry_certs_dir,
                        registry_auth_file=args.registry_auth_file, image_gc_high_percent=args.image_gc_high_percent,
-                       image_gc_low_percent=args.image_gc_low_percent, image_gc_interval=args.image_gc_interval)
+                       image_gc_low_percent=args.image_gc_low_percent, image_gc_interval=args.image_gc_interval,
+                       bridge=args.bridge, subnet=args.subnet, mtu=args.mtu, node_ip=args.node_ip,
+                       remove_network=args.remove_network)
 
 
 async def serve(config: AgentConfig) -> None:
@@ -71,7 +93,8 @@ async def serve(config: AgentConfig) -> None:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(serve(parse_args(argv)))
+        config = parse_args(argv)
+        asyncio.run(remove_network(config) if config.remove_network else serve(config))
     except ShoalError as e:
         print(f"shoal-agent: {e}", file=sys.stderr)
         sys.exit(2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import secrets
@@ -21,14 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from shoal.controlplane.v1 import apps_pb2, assignment_service_pb2_grpc, node_service_pb2_grpc
+from shoal.controlplane.v1 import apps_pb2, assignment_service_pb2_grpc, network_service_pb2_grpc, node_service_pb2_grpc
 from shoal.controlplane.v1 import assignment_service_pb2 as apb
+from shoal.controlplane.v1 import network_service_pb2 as netpb
 from shoal.controlplane.v1 import node_service_pb2 as npb
 
-from agent.containers.model import ContainerSpec, Resources, RestartKind, RestartPolicy, State
+from agent.containers.model import ContainerSpec, NetworkMode, Resources, RestartKind, RestartPolicy, State
 from agent.containers.service import ContainerService
 from agent.errors import NotFound, ShoalError
 from agent.images.service import ImageService
+from agent.network.manager import NetworkManager
+from agent.network.plan import Peer, PortMapping
 
 log = logging.getLogger(__name__)
 RESTARTS = {apps_pb2.AppRestartPolicy.KIND_NO: RestartKind.NO,
@@ -42,6 +46,7 @@ PROGRESS_EVERY = 0.5  # seconds between status reports of a pull's progress
 MIB = 1 << 20  # containers started at once: their mounts and execs overlap in the kernel
 BACKOFF = (0.2, 2.0)
 START_BACKOFF = (1.0, 60.0)  # a replica that cannot start is retried after 1 s, 2 s, 4 s... at most 60 s
+NETWORKS = {"": NetworkMode.BRIDGE, "bridge": NetworkMode.BRIDGE, "host": NetworkMode.HOST, "none": NetworkMode.NONE}
 Key = tuple[str, int]
 
 
@@ -76,6 +81,21 @@ def capacity() -> tuple[int, int]:
     return (os.cpu_count() or 1) * 1000, memory
 
 
+def node_ip(configured: str, advertise: str, server: str) -> str:
+    """This node's address for the other nodes: --node-ip, else the advertised address when it is
+    an IP, else the local address the kernel would use to reach the control plane."""
+    if configured:
+        return configured
+    host = advertise.rpartition(":")[0].strip("[]")
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.IPv4Address(host))
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        target = server.rpartition(":")[0].strip("[]")
+        probe.connect((target, 9))  # UDP: no packet is sent, only the route is looked up
+        return str(probe.getsockname()[0])
+    return ""
+
+
 def container_spec(assignment: apb.Assignment) -> ContainerSpec:
     spec = assignment.spec
     return ContainerSpec(
@@ -85,14 +105,20 @@ def container_spec(assignment: apb.Assignment) -> ContainerSpec:
         resources=Resources(memory_bytes=spec.resources.memory_bytes, cpu_millis=spec.resources.cpu_millis,
                             pids_limit=spec.resources.pids_limit),
         restart_policy=RestartPolicy(kind=RESTARTS[spec.restart.kind], max_retries=spec.restart.max_retries),
+        network=NETWORKS[spec.network],
+        ports=tuple(PortMapping(host_port=p.host_port, container_port=p.container_port, protocol=p.protocol or "tcp")
+                    for p in spec.ports),
         labels={**spec.labels, "shoal.app": assignment.app, "shoal.index": str(assignment.index),
                 "shoal.version": assignment.version})
 
 
 class ClusterMember:
     def __init__(self, *, server: str, state_dir: str, name: str, advertise: str, labels: dict[str, str],
-                 containers: ContainerService, images: ImageService) -> None:
+                 containers: ContainerService, images: ImageService, network: NetworkManager,
+                 configured_ip: str = "") -> None:
         self.server = server
+        self.network = network
+        self.node_ip = node_ip(configured_ip, advertise, server)
         self.node_id = node_id(state_dir)
         self.name = name or socket.gethostname()
         self.advertise = advertise
@@ -133,13 +159,17 @@ class ClusterMember:
             cpu, memory = capacity()
             reply = await nodes.RegisterNode(npb.RegisterNodeRequest(
                 node_id=self.node_id, name=self.name, address=self.advertise, cpu_millis=cpu, memory_bytes=memory,
-                labels=self.labels), timeout=10)
-            log.info("registered with %s as node %s (%s), container subnet %s", self.server, self.node_id, self.name,
-                     reply.subnet or "none")
+                labels=self.labels, node_ip=self.node_ip), timeout=10)
+            log.info("registered with %s as node %s (%s, %s), container subnet %s", self.server, self.node_id,
+                     self.name, self.node_ip or "no address", reply.subnet or "none")
+            if reply.subnet:
+                await self.network.join(subnet=reply.subnet, cluster_cidr=reply.cluster_cidr,
+                                        routing=reply.routing or "host-gw", node_ip=self.node_ip)
             loop = asyncio.get_running_loop()
             tasks = [loop.create_task(self._guard(self._heartbeats(nodes, reply))),
                      loop.create_task(self._guard(self._watch(assignments))),
-                     loop.create_task(self._guard(self._reports(assignments)))]
+                     loop.create_task(self._guard(self._reports(assignments))),
+                     loop.create_task(self._guard(self._watch_network(network_service_pb2_grpc.NetworkStub(channel))))]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 task.result()
@@ -170,6 +200,12 @@ class ClusterMember:
                 app, _, index = removed.rpartition("/")
                 self.desired.pop((app, int(index)), None)
             self._dirty.set()
+
+    async def _watch_network(self, stub: Any) -> None:
+        """Routes to the other nodes and the DNS names follow the control plane's view."""
+        async for view in stub.WatchNetwork(netpb.WatchNetworkRequest(node_id=self.node_id)):
+            await self.network.update_view([Peer(name=p.name, address=p.node_ip, subnet=p.subnet) for p in view.peers],
+                                           {n.name: list(n.addresses) for n in view.names})
 
     async def _reconcile_loop(self) -> None:
         while True:
@@ -296,7 +332,8 @@ class ClusterMember:
             found.append(apb.ReplicaStatus(
                 app=key[0], index=key[1], version=assignment.version, state=container.state.value,
                 exit_code=container.exit_code if container.state is not State.RUNNING else 0,
-                restarts=container.restart_count, error=container.error, container_id=container.id))
+                restarts=container.restart_count, error=container.error, container_id=container.id,
+                address=container.address))
         return found
 
     async def _reports(self, assignments: Any) -> None:

@@ -22,12 +22,14 @@ from agent.build.builder import Builder
 from agent.cgroups import NoCgroups, manager_for
 from agent.config import AgentConfig
 from agent.containers.service import ContainerService
-from agent.errors import Unavailable
+from agent.errors import Conflict, Unavailable
 from agent.images.service import ImageService, RegistrySettings
 from agent.images.store import ImageStore
 from agent.membership import ClusterMember
 from agent.metrics import AgentMetrics
+from agent.network.manager import NetworkManager
 from agent.runtime.client import SupervisorClient
+from agent.supervisor.protocol import call_blocking
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class RunningAgent:
     server: grpc.aio.Server
     supervisor: SupervisorClient
     containers: ContainerService
+    network: NetworkManager
     metrics_server: Any
     address: str
     membership: asyncio.Task[None] | None = None
@@ -49,6 +52,12 @@ class RunningAgent:
                 await asyncio.gather(task, return_exceptions=True)
         await self.server.stop(grace=2)
         await self.containers.drain()
+        # Containers outlive the agent (DESIGN.md §2), and so does their network; once none is
+        # attached any more, everything the agent made in the kernel goes with it.
+        try:
+            await self.network.close(teardown=not self.network.attached)
+        except Exception:  # the rest of the shutdown must still happen
+            log.exception("removing the container network failed")
         await self.supervisor.close()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
@@ -64,11 +73,14 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
         cgroups = manager_for(config.cgroup_parent)
     except NoCgroups as e:
         raise Unavailable(str(e)) from None
+    network = NetworkManager(state_dir=config.state_dir, bridge=config.bridge, mtu=config.mtu,
+                             subnet="" if config.server else config.subnet)
     containers = ContainerService(state_dir=config.state_dir, images=store, supervisor=supervisor,
-                                  cgroups=cgroups, observer=metrics,
+                                  cgroups=cgroups, network=network, observer=metrics,
                                   log_max_bytes=config.log_max_bytes, log_max_files=config.log_max_files)
     await supervisor.connect()
     await containers.recover()
+    await network.start()
     metrics.watch(containers)
 
     server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
@@ -102,14 +114,14 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     if config.server:
         member = ClusterMember(server=config.server, state_dir=config.state_dir, name=config.node_name,
                                advertise=config.advertise, labels=config.labels, containers=containers,
-                               images=images)
+                               images=images, network=network, configured_ip=config.node_ip)
         membership = asyncio.get_running_loop().create_task(member.run())
     log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s, control plane %s)",
              ", ".join(config.grpc_addresses),
              config.state_dir, config.cgroup_parent, config.metrics_listen, config.server or "none")
     image_gc = asyncio.get_running_loop().create_task(_collect_images(images, config))
-    return RunningAgent(server, supervisor, containers, metrics_server, config.grpc_addresses[0], membership,
-                        image_gc)
+    return RunningAgent(server, supervisor, containers, network, metrics_server, config.grpc_addresses[0],
+                        membership, image_gc)
 
 
 async def _collect_images(images: ImageService, config: AgentConfig) -> None:
@@ -119,3 +131,17 @@ async def _collect_images(images: ImageService, config: AgentConfig) -> None:
             await images.collect_past_high_water(config.image_gc_high_percent, config.image_gc_low_percent)
         except Exception:  # the next round tries again; a failing collection must not stop the agent
             log.exception("image garbage collection failed")
+
+
+async def remove_network(config: AgentConfig) -> None:
+    """`shoal-agent --remove-network`: for a host whose agent was stopped by force (its containers
+    gone), what the agent would have removed itself on a clean stop."""
+    supervisor = os.path.join(config.state_dir, "supervisor.sock")
+    if os.path.exists(supervisor):
+        with contextlib.suppress(OSError):
+            reply, _ = await asyncio.to_thread(call_blocking, supervisor, {"op": "status"})
+            if reply.get("containers"):
+                raise Conflict(f"{len(reply['containers'])} containers still run under {config.state_dir}: "
+                               "stop them first (start the agent, or clusterctl down)")
+    await NetworkManager(state_dir=config.state_dir, bridge=config.bridge, mtu=config.mtu).close(teardown=True)
+    log.info("removed the container network of bridge %s", config.bridge)

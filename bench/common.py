@@ -46,7 +46,8 @@ def summary(samples: list[float]) -> str:
 class LocalCluster:
     """`clusterctl up --hosts N` in a temp dir, driven through clusterctl and the gRPC APIs."""
 
-    def __init__(self, hosts: int) -> None:
+    def __init__(self, hosts: int, *up_flags: str) -> None:
+        self.up_flags = up_flags
         self.root = tempfile.mkdtemp(prefix="shoal-bench-cluster-")
         self.state = os.path.join(self.root, "up")
         self.env = {**os.environ, "SHOAL_CONFIG": os.path.join(self.root, "config.yaml"),
@@ -77,7 +78,7 @@ class LocalCluster:
         return app_service_pb2_grpc.AppsStub(grpc.insecure_channel(self.record["server"]))
 
     def __enter__(self) -> LocalCluster:
-        self.ctl("up", "--hosts", str(self.hosts), "--state-dir", self.state)
+        self.ctl("up", "--hosts", str(self.hosts), "--state-dir", self.state, *self.up_flags)
         import json
 
         with open(os.path.join(self.state, "cluster.json")) as f:

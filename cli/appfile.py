@@ -16,11 +16,12 @@ import yaml
 from shoal.controlplane.v1 import apps_pb2 as pb
 
 from cli.client import CliError
-from cli.quantity import parse_cpus, parse_memory
+from cli.quantity import parse_cpus, parse_memory, parse_port
 
 EXIT_BAD_INPUT = 2
 FIELDS = ("name", "image", "command", "args", "env", "replicas", "resources", "restart", "placement", "labels",
-          "pull_policy")
+          "pull_policy", "network", "ports")
+NETWORKS = ("bridge", "host", "none")
 PULL_POLICIES = {"if-not-present": "", "always": "always", "never": "never"}
 RESOURCE_FIELDS = ("cpus", "memory", "pids")
 PLACEMENT_FIELDS = ("constraints", "spread")
@@ -162,7 +163,34 @@ def parse_app(document: Any, where: str) -> pb.AppSpec:
         placement=_placement(fields.get("placement"), where),
         labels=_string_map(fields.get("labels"), where, "labels"),
         pull_policy=_pull_policy(fields.get("pull_policy"), where),
+        network=_network(fields.get("network"), where),
+        ports=_ports(fields.get("ports"), where),
     )
+
+
+def _network(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if value not in NETWORKS:
+        raise AppFileError(where, "network", f"{value!r}: expected bridge (the default), host or none")
+    return "" if value == "bridge" else str(value)
+
+
+def _ports(value: Any, where: str) -> list[pb.AppPort]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise AppFileError(where, "ports", 'expected a list such as ["8080:80", "53:53/udp"]')
+    ports = []
+    for index, item in enumerate(value):
+        if not isinstance(item, (str, int)) or isinstance(item, bool):
+            raise AppFileError(where, f"ports[{index}]", f"{item!r}: expected a string such as \"8080:80\"")
+        try:
+            host, container, protocol = parse_port(str(item))
+        except ValueError as e:
+            raise AppFileError(where, f"ports[{index}]", str(e)) from None
+        ports.append(pb.AppPort(host_port=host, container_port=container, protocol=protocol))
+    return ports
 
 
 def _pull_policy(value: Any, where: str) -> str:

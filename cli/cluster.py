@@ -45,11 +45,11 @@ def connect(address: str) -> Cluster:
                    replica_service_pb2_grpc.ReplicasStub(channel), image_service_pb2_grpc.ImagesStub(channel))
 
 
-REPLICA_HEADERS = ["REPLICA", "NODE", "STATE", "RESTARTS", "AGE", "MESSAGE"]
+REPLICA_HEADERS = ["REPLICA", "NODE", "ADDRESS", "STATE", "RESTARTS", "AGE", "MESSAGE"]
 
 
 def replica_rows(replicas: list[apb.ReplicaInfo]) -> list[list[str]]:
-    return [[f"{r.app}.{r.index}", r.node or "-", r.state, str(r.restarts),
+    return [[f"{r.app}.{r.index}", r.node or "-", r.address or "-", r.state, str(r.restarts),
              output.since(r.placed_at / 1e9) if r.placed_at else "-", r.error or "-"] for r in replicas]
 
 
@@ -252,7 +252,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 def cmd_up(args: argparse.Namespace) -> int:
     from cli.local import IMAGE, up
 
-    cluster = up(args.state_dir, hosts=args.hosts)
+    cluster = up(args.state_dir, hosts=args.hosts, routing=args.network_routing)
     print(f"Shoal is up: control plane {cluster.server}, {len(cluster.agents)} node(s) ready, image {IMAGE} loaded.")
     print("Try: clusterctl deploy -f examples/apps.yaml && clusterctl get containers   (down: clusterctl down)")
     return 0
@@ -273,6 +273,8 @@ def register_local(commands: argparse._SubParsersAction) -> None:  # type: ignor
     up.add_argument("--state-dir", default=DEFAULT_STATE, help=f"where it lives (default {DEFAULT_STATE})")
     up.add_argument("--hosts", type=int, default=0,
                     help="N agents, each in its own network-namespace host (default: one agent on this host)")
+    up.add_argument("--network-routing", choices=("host-gw", "vxlan"), default="host-gw",
+                    help="how the hosts reach each other's containers (default host-gw)")
     up.set_defaults(handler=cmd_up, target="local")
     down = commands.add_parser("down", help="stop the local cluster and remove everything it made")
     down.add_argument("--state-dir", default=DEFAULT_STATE)

@@ -22,7 +22,7 @@ from shoal.agent.v1 import containers_pb2 as cpb
 
 from cli import images, output
 from cli.client import CliError
-from cli.quantity import format_bytes, parse_cpus, parse_memory
+from cli.quantity import format_bytes, parse_cpus, parse_memory, parse_port
 
 STATE_NAMES = {cpb.CONTAINER_STATE_CREATED: "created", cpb.CONTAINER_STATE_RUNNING: "running",
                cpb.CONTAINER_STATE_RESTARTING: "restarting", cpb.CONTAINER_STATE_EXITED: "exited"}
@@ -53,6 +53,17 @@ def parse_volume(text: str) -> cpb.Mount:
                      read_only=len(parts) == 3 and parts[2] == "ro")
 
 
+NETWORK_MODES = {"bridge": cpb.NETWORK_MODE_BRIDGE, "host": cpb.NETWORK_MODE_HOST, "none": cpb.NETWORK_MODE_NONE}
+
+
+def parse_publish(text: str) -> cpb.PortMapping:
+    try:
+        host, container, protocol = parse_port(text)
+    except ValueError as e:
+        raise CliError(f"-p: {e}", EXIT_RUN_FAILED) from None
+    return cpb.PortMapping(host_port=host, container_port=container, protocol=protocol)
+
+
 def spec_from_args(args: argparse.Namespace, auto_remove: bool) -> cpb.ContainerSpec:
     try:
         resources = cpb.Resources(memory_bytes=parse_memory(args.memory) if args.memory else 0,
@@ -65,7 +76,7 @@ def spec_from_args(args: argparse.Namespace, auto_remove: bool) -> cpb.Container
         entrypoint=[args.entrypoint] if args.entrypoint else [], env=args.env, hostname=args.hostname or "",
         user=args.user or "", working_dir=args.workdir or "", mounts=[parse_volume(v) for v in args.volume],
         resources=resources, restart_policy=parse_restart(args.restart),
-        network_mode=cpb.NETWORK_MODE_HOST if args.network == "host" else cpb.NETWORK_MODE_NONE,
+        network_mode=NETWORK_MODES[args.network], ports=[parse_publish(p) for p in args.publish],
         auto_remove=auto_remove, labels=dict(label.partition("=")[::2] for label in args.label),
     )
 
@@ -80,7 +91,10 @@ def cmd_run(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     try:
         stub.StartContainer(apb.StartContainerRequest(container=container.id))
     except grpc.RpcError as e:
-        code = EXIT_NOT_FOUND if "not found" in (e.details() or "") else EXIT_CANNOT_INVOKE
+        # UNKNOWN is the container's own setup or command failing; anything else (a port taken,
+        # no address left) is the runtime refusing to run it, which Docker reports as 125.
+        code = (EXIT_RUN_FAILED if e.code() is not grpc.StatusCode.UNKNOWN
+                else EXIT_NOT_FOUND if "not found" in (e.details() or "") else EXIT_CANNOT_INVOKE)
         if args.rm:
             stub.RemoveContainer(apb.RemoveContainerRequest(container=container.id, force=True))
         raise CliError(e.details() or str(e), code) from None
@@ -163,9 +177,11 @@ def cmd_ps(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     for c in containers:
         command = " ".join(c.argv)
         command = f'"{command[:20]}…"' if len(command) > 20 else f'"{command}"'
+        ports = ", ".join(f"{p.host_port}->{p.container_port}/{p.protocol or 'tcp'}" for p in c.spec.ports)
         rows.append([c.id[:12], c.spec.image, command, output.since(c.created_at.seconds) + " ago",
-                     status_text(c), str(c.restart_count), c.name])
-    output.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "RESTARTS", "NAMES"], rows)
+                     status_text(c), str(c.restart_count), c.ip_address or "-", ports or "-", c.name])
+    output.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "RESTARTS", "ADDRESS", "PORTS", "NAMES"],
+                 rows)
     return 0
 
 
@@ -311,7 +327,11 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--entrypoint")
     parser.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]")
     parser.add_argument("--restart", default="no", help="no | on-failure[:max] | always")
-    parser.add_argument("--network", choices=("none", "host"), default="none")
+    parser.add_argument("--network", choices=("bridge", "host", "none"), default="bridge",
+                        help="bridge: an address on the node's bridge (default); host: the host's network; "
+                             "none: loopback only")
+    parser.add_argument("-p", "--publish", action="append", default=[], metavar="HOST:CONTAINER[/udp]",
+                        help="publish a container port on the node's addresses (bridge only)")
     parser.add_argument("image")
     parser.add_argument("command", nargs=argparse.REMAINDER)
 

@@ -39,6 +39,7 @@ DEFAULT_STATE = "/var/lib/shoal/up"
 IMAGE = "busybox:local"
 READY_TIMEOUT = 60.0
 AGENT_PORT = 7421  # in a namespace host (each has its own ports)
+BRIDGE = "shoal0"  # the agents' default; namespace hosts each have their own
 
 
 @dataclass
@@ -102,7 +103,7 @@ def _alive(pid: int) -> bool:
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def up(state_dir: str, hosts: int = 0, node_grace: int = 5) -> LocalCluster:
+def up(state_dir: str, hosts: int = 0, node_grace: int = 5, routing: str = "host-gw") -> LocalCluster:
     """hosts = 0: one agent on this host; N: N agents, each in its own network-namespace host."""
     existing = LocalCluster.load(state_dir)
     if existing is not None and _alive(existing.controlplane_pid):
@@ -117,7 +118,8 @@ def up(state_dir: str, hosts: int = 0, node_grace: int = 5) -> LocalCluster:
         cluster.controlplane_pid = _spawn(
             [_program("shoal-controlplane"), "--state-dir", os.path.join(state_dir, "controlplane"),
              "--listen", cluster.server, "--embedded-etcd-ports", f"{_free_port()},{_free_port()}",
-             "--node-grace", str(node_grace), "--metrics-listen", f"127.0.0.1:{_free_port()}"],
+             "--node-grace", str(node_grace), "--metrics-listen", f"127.0.0.1:{_free_port()}",
+             "--network-routing", routing],
             os.path.join(state_dir, "controlplane.log"))
         cluster.save()
         for index in range(1, hosts + 1) if network else [0]:
@@ -250,6 +252,10 @@ def down(state_dir: str, quiet: bool = False) -> None:
             time.sleep(0.05)
     for parent in {cgroup_parent(state_dir) + (f"-{a['name']}" if cluster.network else "") for a in cluster.agents}:
         _remove_cgroups(parent)
+    if not cluster.network and os.path.exists(f"/sys/class/net/{BRIDGE}"):  # the agent was stopped by force
+        for agent in cluster.agents:
+            subprocess.run([_program("shoal-agent"), "--state-dir", str(agent["state_dir"]), "--bridge", BRIDGE,
+                            "--remove-network"], capture_output=True)
     _stop(cluster.controlplane_pid)
     if cluster.network:
         hostnet.delete(hostnet.HostNetwork(**cluster.network))  # type: ignore[arg-type]

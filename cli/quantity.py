@@ -1,4 +1,4 @@
-"""Parsing the resource quantities people type: `64Mi`, `512m`, `1g`, `0.5` CPUs."""
+"""Parsing the quantities people type: `64Mi`, `512m`, `1g`, `0.5` CPUs, `8080:80/udp`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 # Every unit is binary, whatever its case: Docker's `64m` and Kubernetes' `64Mi` both mean 64 MiB.
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_PORT = re.compile(r"^(?:(\d+):)?(\d+)(?:/(tcp|udp))?$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])i?)?b?\s*$", re.IGNORECASE)
 
 
@@ -33,3 +34,16 @@ def format_bytes(value: int) -> str:
         if value >= size:
             return f"{value / size:.1f}{unit}"
     return f"{value}B"
+
+
+def parse_port(text: str) -> tuple[int, int, str]:
+    """Docker's `HOST:CONTAINER[/PROTO]` (`PORT` publishes the same number on both sides):
+    (host port, container port, protocol)."""
+    match = _PORT.match(str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} must be HOST_PORT:CONTAINER_PORT[/tcp|udp], e.g. 8080:80")
+    host, container, protocol = match.groups()
+    ports = int(host or container), int(container)
+    if not all(1 <= port <= 65535 for port in ports):
+        raise ValueError(f"{text!r}: ports are 1 to 65535")
+    return ports[0], ports[1], protocol or "tcp"

@@ -21,7 +21,7 @@ from cli.appfile import RESTART_KINDS
 from cli.client import CliError
 from cli.cluster import EXIT_BAD_INPUT, EXIT_TIMEOUT, Cluster, show_replicas
 from cli.containers import EXIT_RUN_FAILED, parse_tail, print_entries, restart_flag, run_exec
-from cli.quantity import parse_cpus, parse_memory
+from cli.quantity import parse_cpus, parse_memory, parse_port
 
 # `run` flags that place something on one particular host, which an app replica placed anywhere cannot honour.
 HOST_ONLY_FLAGS = (("volume", "-v"), ("hostname", "--hostname"), ("user", "--user"), ("workdir", "--workdir"),
@@ -60,8 +60,13 @@ def spec_from_run(args: argparse.Namespace) -> pb.AppSpec:
         if getattr(args, attribute):
             raise CliError(f"{flag}: not available for a cluster replica (it may run on any node); "
                            "use --agent to run on one agent", EXIT_BAD_INPUT)
-    if args.network != "none":
-        raise CliError("--network: cluster replicas have their own network namespace", EXIT_BAD_INPUT)
+    ports = []
+    for text in args.publish:
+        try:
+            host, container, protocol = parse_port(text)
+        except ValueError as e:
+            raise CliError(f"-p: {e}", EXIT_BAD_INPUT) from None
+        ports.append(pb.AppPort(host_port=host, container_port=container, protocol=protocol))
     kind, retries = restart_flag(args.restart, EXIT_BAD_INPUT)
     env = {}
     for item in args.env:
@@ -79,7 +84,8 @@ def spec_from_run(args: argparse.Namespace) -> pb.AppSpec:
                       command=[args.entrypoint] if args.entrypoint else [], args=args.command, env=env,
                       resources=resources,
                       restart=pb.AppRestartPolicy(kind=RESTART_KINDS[kind], max_retries=retries),
-                      labels=dict(label.partition("=")[::2] for label in args.label))
+                      labels=dict(label.partition("=")[::2] for label in args.label),
+                      network="" if args.network == "bridge" else args.network, ports=ports)
 
 
 def cmd_run(cluster: Cluster, args: argparse.Namespace) -> int:

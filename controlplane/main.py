@@ -26,6 +26,8 @@ from shoal.controlplane.v1 import (
     assignment_service_pb2_grpc,
     image_service_pb2,
     image_service_pb2_grpc,
+    network_service_pb2,
+    network_service_pb2_grpc,
     node_service_pb2,
     node_service_pb2_grpc,
     replica_service_pb2,
@@ -38,6 +40,7 @@ from controlplane.api.servicers import (
     AppsServicer,
     AssignmentsServicer,
     ImagesServicer,
+    NetworkServicer,
     NodesServicer,
     ReplicasServicer,
 )
@@ -49,10 +52,11 @@ from controlplane.etcd import EtcdClient, EtcdConfig
 from controlplane.etcd.embedded import EmbeddedEtcd, EtcdNotInstalled
 from controlplane.images import ImageDistributor
 from controlplane.metrics import ControlPlaneMetrics
+from controlplane.network import NetworkViews
 from controlplane.nodes import NodeRegistry
 from controlplane.replicas import ReplicaProxy
 from controlplane.scheduling.stack import STRATEGIES
-from controlplane.subnets import DEFAULT_CIDR, DEFAULT_PREFIX, SubnetPlan, settle_plan
+from controlplane.subnets import DEFAULT_CIDR, DEFAULT_PREFIX, ROUTINGS, SubnetPlan, settle_plan
 
 log = logging.getLogger("shoal-controlplane")
 
@@ -73,6 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="containers' addresses; fixed at the cluster's first start (default %(default)s)")
     parser.add_argument("--node-subnet-prefix", type=int, default=DEFAULT_PREFIX,
                         help="each node's share of the cluster CIDR, as a prefix length (default %(default)s)")
+    parser.add_argument("--network-routing", choices=ROUTINGS, default="host-gw",
+                        help="how nodes reach each other's container subnets: host-gw (routes via the node "
+                             "addresses: the hosts share a network) or vxlan (an overlay over UDP 4789); fixed "
+                             "at the cluster's first start (default %(default)s)")
     parser.add_argument("--metrics-listen", default="127.0.0.1:9421",
                         help="HOST:PORT for Prometheus /metrics, or off (default %(default)s)")
     return parser.parse_args(argv)
@@ -96,7 +104,7 @@ async def _connect_etcd(args: argparse.Namespace) -> tuple[EtcdClient, EmbeddedE
 
 
 def _grpc_server(client: EtcdClient, registry: NodeRegistry, directory: AgentDirectory,
-                 ) -> tuple[grpc.aio.Server, Any]:
+                 views: NetworkViews) -> tuple[grpc.aio.Server, Any]:
     """Every service of the control plane, health checking and reflection, on one server."""
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     node_service_pb2_grpc.add_NodesServicer_to_server(NodesServicer(registry), server)
@@ -105,19 +113,21 @@ def _grpc_server(client: EtcdClient, registry: NodeRegistry, directory: AgentDir
         AssignmentsServicer(AssignmentService(client)), server)
     replica_service_pb2_grpc.add_ReplicasServicer_to_server(ReplicasServicer(ReplicaProxy(directory)), server)
     image_service_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(ImageDistributor(directory)), server)
+    network_service_pb2_grpc.add_NetworkServicer_to_server(NetworkServicer(views), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [node_service_pb2.DESCRIPTOR.services_by_name["Nodes"].full_name,
              app_service_pb2.DESCRIPTOR.services_by_name["Apps"].full_name,
              assignment_service_pb2.DESCRIPTOR.services_by_name["Assignments"].full_name,
              replica_service_pb2.DESCRIPTOR.services_by_name["Replicas"].full_name,
-             image_service_pb2.DESCRIPTOR.services_by_name["Images"].full_name]
+             image_service_pb2.DESCRIPTOR.services_by_name["Images"].full_name,
+             network_service_pb2.DESCRIPTOR.services_by_name["Network"].full_name]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     return server, health_servicer
 
 
 async def serve(args: argparse.Namespace) -> None:
-    plan = SubnetPlan.parse(args.cluster_cidr, args.node_subnet_prefix)
+    plan = SubnetPlan.parse(args.cluster_cidr, args.node_subnet_prefix, args.network_routing)
     client, embedded = await _connect_etcd(args)
     try:
         subnets = await settle_plan(client, plan)
@@ -134,7 +144,8 @@ async def serve(args: argparse.Namespace) -> None:
         metrics_server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=metrics.registry)
     registry = NodeRegistry(client, args.node_grace, subnets)
     directory = AgentDirectory(client)
-    server, health_servicer = _grpc_server(client, registry, directory)
+    views = NetworkViews(client)
+    server, health_servicer = _grpc_server(client, registry, directory, views)
     server.add_insecure_port(args.listen)
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -151,6 +162,7 @@ async def serve(args: argparse.Namespace) -> None:
     controller_task.cancel()
     await asyncio.gather(controller_task, return_exceptions=True)
     await server.stop(grace=2)
+    await views.close()
     await registry.close()
     await directory.close()
     await client.close()

@@ -7,6 +7,7 @@ grace and the controller sees the node down. The agent holds no etcd credentials
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from typing import Any
@@ -37,17 +38,24 @@ class NodeRegistry:
             raise InvalidSpec("node_id", "[A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters")
         if request.cpu_millis <= 0 or request.memory_bytes <= 0:
             raise InvalidSpec("capacity", "cpu_millis and memory_bytes must be positive")
+        if request.node_ip:
+            try:
+                ipaddress.IPv4Address(request.node_ip)
+            except ValueError:
+                raise InvalidSpec("node_ip", f"{request.node_ip!r}: an IPv4 address") from None
         existing = await self.client.get(keys.node(request.node_id))
         previous = rpb.NodeRecord.FromString(existing.value) if existing else None
         _, subnet = await allocate(self.client, self.subnets, request.node_id)
         record = rpb.NodeRecord(id=request.node_id, name=request.name or request.node_id, address=request.address,
                                 cpu_millis=request.cpu_millis, memory_bytes=request.memory_bytes,
                                 labels=request.labels, schedulable=previous.schedulable if previous else True,
-                                registered_at=previous.registered_at if previous else time.time_ns(), subnet=subnet)
+                                registered_at=previous.registered_at if previous else time.time_ns(), subnet=subnet,
+                                node_ip=request.node_ip)
         lease = await self.client.grant(self.grace)
         await self.client.txn([], [t.put(keys.node(request.node_id), record.SerializeToString()),
                                    t.put(keys.alive(request.node_id), b"", lease)])
-        return npb.RegisterNodeResponse(lease=lease, heartbeat_interval_ms=self.grace * 1000 // 3, subnet=subnet)
+        return npb.RegisterNodeResponse(lease=lease, heartbeat_interval_ms=self.grace * 1000 // 3, subnet=subnet,
+                                        cluster_cidr=str(self.subnets.cidr), routing=self.subnets.routing)
 
     async def heartbeat(self, node_id: str, lease: int) -> None:
         if await self.renewer.renew(lease) <= 0:
@@ -64,7 +72,8 @@ class NodeRegistry:
                 schedulable=node.schedulable, cpu_millis=node.capacity.cpu_millis,
                 memory_bytes=node.capacity.memory_bytes, labels=node.labels, replicas=len(mine),
                 allocated_cpu_millis=sum(p.resources.cpu_millis for p in mine),
-                allocated_memory_bytes=sum(p.resources.memory_bytes for p in mine), subnet=records[node.id].subnet))
+                allocated_memory_bytes=sum(p.resources.memory_bytes for p in mine), subnet=records[node.id].subnet,
+                node_ip=records[node.id].node_ip))
         return sorted(statuses, key=lambda s: s.name)
 
     async def _find(self, ref: str) -> tuple[Any, rpb.NodeRecord]:

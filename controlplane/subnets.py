@@ -1,7 +1,8 @@
 """Node subnets: each node gets its own block of the cluster CIDR for its containers' addresses.
 
-The cluster CIDR and the subnet size are fixed when the cluster is first started (they are in
-every container's address); a control plane started later with others is refused, naming both.
+The cluster CIDR, the subnet size and the routing mode are fixed when the cluster is first started
+(they are in every container's address and every node's routes); a control plane started later
+with others is refused, naming both.
 A node keeps its subnet across re-registrations and control-plane restarts, and gives it back
 only when it is removed (`clusterctl node rm`). The carving is pure arithmetic, tested alone.
 """
@@ -19,6 +20,7 @@ from controlplane.state import keys
 
 DEFAULT_CIDR = "10.244.0.0/16"
 DEFAULT_PREFIX = 24
+ROUTINGS = ("host-gw", "vxlan")
 ATTEMPTS = 5
 
 
@@ -26,17 +28,20 @@ ATTEMPTS = 5
 class SubnetPlan:
     cidr: ipaddress.IPv4Network
     prefix: int
+    routing: str = "host-gw"  # how nodes reach each other's subnets (see RegisterNodeResponse.routing)
 
     @classmethod
-    def parse(cls, cidr: str, prefix: int) -> SubnetPlan:
+    def parse(cls, cidr: str, prefix: int, routing: str = "host-gw") -> SubnetPlan:
         try:
             network = ipaddress.IPv4Network(cidr)
         except ValueError as e:
             raise InvalidSpec("--cluster-cidr", f"{cidr!r}: an IPv4 network such as 10.244.0.0/16 ({e})") from None
-        if not network.prefixlen < prefix <= 30:
+        if not network.prefixlen < prefix <= 29:
             raise InvalidSpec("--node-subnet-prefix", f"/{prefix}: longer than the cluster CIDR's "
-                                                      f"/{network.prefixlen} and at most /30")
-        return cls(network, prefix)
+                                                      f"/{network.prefixlen} and at most /29")
+        if routing not in ROUTINGS:
+            raise InvalidSpec("--network-routing", f"{routing!r}: expected one of {', '.join(ROUTINGS)}")
+        return cls(network, prefix, routing)
 
     @property
     def capacity(self) -> int:
@@ -50,7 +55,7 @@ class SubnetPlan:
         return next((index for index in range(self.capacity) if index not in taken), None)
 
     def to_json(self) -> bytes:
-        return json.dumps({"cidr": str(self.cidr), "prefix": self.prefix}).encode()
+        return json.dumps({"cidr": str(self.cidr), "prefix": self.prefix, "routing": self.routing}).encode()
 
 
 async def settle_plan(client: EtcdClient, wanted: SubnetPlan) -> SubnetPlan:
@@ -61,11 +66,12 @@ async def settle_plan(client: EtcdClient, wanted: SubnetPlan) -> SubnetPlan:
     stored = await client.get(keys.NETWORK)
     assert stored is not None
     data = json.loads(stored.value)
-    existing = SubnetPlan(ipaddress.IPv4Network(data["cidr"]), int(data["prefix"]))
+    existing = SubnetPlan(ipaddress.IPv4Network(data["cidr"]), int(data["prefix"]), data.get("routing", "host-gw"))
     if existing != wanted:
-        raise Conflict(f"this cluster's network is {existing.cidr} in /{existing.prefix} node subnets, not "
-                       f"{wanted.cidr} in /{wanted.prefix}: start the control plane with --cluster-cidr "
-                       f"{existing.cidr} --node-subnet-prefix {existing.prefix}")
+        raise Conflict(f"this cluster's network is {existing.cidr} in /{existing.prefix} node subnets with "
+                       f"{existing.routing} routing, not {wanted.cidr} in /{wanted.prefix} with {wanted.routing}: "
+                       f"start the control plane with --cluster-cidr {existing.cidr} --node-subnet-prefix "
+                       f"{existing.prefix} --network-routing {existing.routing}")
     return existing
 
 

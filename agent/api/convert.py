@@ -22,11 +22,13 @@ from agent.containers.model import (
     State,
 )
 from agent.images.model import ImageRecord
+from agent.network.plan import PortMapping
 
 RESTART_KINDS = {RestartKind.NO: cpb.RestartPolicy.KIND_UNSPECIFIED,
                  RestartKind.ON_FAILURE: cpb.RestartPolicy.KIND_ON_FAILURE,
                  RestartKind.ALWAYS: cpb.RestartPolicy.KIND_ALWAYS}
-NETWORK_MODES = {NetworkMode.NONE: cpb.NETWORK_MODE_NONE, NetworkMode.HOST: cpb.NETWORK_MODE_HOST}
+NETWORK_MODES = {NetworkMode.NONE: cpb.NETWORK_MODE_NONE, NetworkMode.HOST: cpb.NETWORK_MODE_HOST,
+                 NetworkMode.BRIDGE: cpb.NETWORK_MODE_BRIDGE}
 STATES = {State.CREATED: cpb.CONTAINER_STATE_CREATED, State.RUNNING: cpb.CONTAINER_STATE_RUNNING,
           State.RESTARTING: cpb.CONTAINER_STATE_RESTARTING, State.EXITED: cpb.CONTAINER_STATE_EXITED}
 STREAMS = {"stdout": cpb.LogEntry.STREAM_STDOUT, "stderr": cpb.LogEntry.STREAM_STDERR}
@@ -51,6 +53,8 @@ def spec_from_pb(spec: cpb.ContainerSpec) -> ContainerSpec:
         restart_policy=RestartPolicy(kind={v: k for k, v in RESTART_KINDS.items()}[spec.restart_policy.kind],
                                      max_retries=spec.restart_policy.max_retries),
         network={v: k for k, v in NETWORK_MODES.items()}[spec.network_mode],
+        ports=tuple(PortMapping(host_port=p.host_port, container_port=p.container_port, protocol=p.protocol or "tcp")
+                    for p in spec.ports),
         auto_remove=spec.auto_remove, labels=dict(spec.labels),
     )
 
@@ -65,6 +69,8 @@ def spec_to_pb(spec: ContainerSpec) -> cpb.ContainerSpec:
         restart_policy=cpb.RestartPolicy(kind=RESTART_KINDS[spec.restart_policy.kind],
                                          max_retries=spec.restart_policy.max_retries),
         network_mode=NETWORK_MODES[spec.network], auto_remove=spec.auto_remove, labels=spec.labels,
+        ports=[cpb.PortMapping(host_port=p.host_port, container_port=p.container_port, protocol=p.protocol)
+               for p in spec.ports],
     )
 
 
@@ -73,7 +79,7 @@ def container_to_pb(c: Container) -> cpb.Container:
         id=c.id, name=c.name, spec=spec_to_pb(c.spec), image_id=c.image_id, state=STATES[c.state], pid=c.pid,
         exit_code=c.exit_code, oom_killed=c.oom_killed, restart_count=c.restart_count,
         created_at=timestamp(c.created_at), started_at=timestamp(c.started_at),
-        finished_at=timestamp(c.finished_at), error=c.error, argv=c.argv,
+        finished_at=timestamp(c.finished_at), error=c.error, argv=c.argv, ip_address=c.address,
     )
 
 

@@ -19,6 +19,7 @@ STATUS: dict[type[errors.ShoalError], grpc.StatusCode] = {
     errors.InvalidSpec: grpc.StatusCode.INVALID_ARGUMENT,
     errors.BadInput: grpc.StatusCode.INVALID_ARGUMENT,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.Exhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.AccessDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.Failed: grpc.StatusCode.UNKNOWN,
 }

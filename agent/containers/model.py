@@ -6,6 +6,8 @@ import enum
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from agent.network.plan import PortMapping
+
 
 class RestartKind(enum.StrEnum):
     NO = "no"
@@ -16,6 +18,7 @@ class RestartKind(enum.StrEnum):
 class NetworkMode(enum.StrEnum):
     NONE = "none"
     HOST = "host"
+    BRIDGE = "bridge"
 
 
 class State(enum.StrEnum):
@@ -60,6 +63,7 @@ class ContainerSpec:
     resources: Resources = field(default_factory=Resources)
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     network: NetworkMode = NetworkMode.NONE
+    ports: tuple[PortMapping, ...] = ()
     auto_remove: bool = False
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -75,6 +79,7 @@ class ContainerSpec:
             restart_policy=RestartPolicy(kind=RestartKind(policy.get("kind", "no")),
                                          max_retries=policy.get("max_retries", 0)),
             network=NetworkMode(data.get("network", "none")),
+            ports=tuple(PortMapping(**p) for p in data.get("ports", ())),
         )
 
 
@@ -99,6 +104,7 @@ class Container:
     started_at: int = 0
     finished_at: int = 0
     error: str = ""
+    address: str = ""  # on the node's bridge, while running
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -27,8 +27,10 @@ from agent.containers.model import Container, ContainerSpec, NetworkMode, State
 from agent.containers.records import ContainerRecords
 from agent.containers.state import transition
 from agent.containers.validate import validate
-from agent.errors import AlreadyExists, Conflict, Failed, InvalidSpec, NotFound
+from agent.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, ShoalError
 from agent.images.store import ImageStore
+from agent.network import plan
+from agent.network.manager import NetworkManager
 from agent.runtime.client import SupervisorClient
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,10 @@ def parse_signal(value: str) -> signal.Signals:
 
 class ContainerService:
     def __init__(self, *, state_dir: str, images: ImageStore, supervisor: SupervisorClient,
-                 cgroups: CgroupManager, observer: LifecycleObserver, log_max_bytes: int = 10 << 20,
-                 log_max_files: int = 3) -> None:
+                 cgroups: CgroupManager, network: NetworkManager, observer: LifecycleObserver,
+                 log_max_bytes: int = 10 << 20, log_max_files: int = 3) -> None:
         self.state_dir = state_dir
+        self.network = network
         self.records = ContainerRecords(state_dir)
         self.images = images
         self.supervisor = supervisor
@@ -131,7 +134,7 @@ class ContainerService:
         try:
             for sub in ("upper", "work"):
                 os.makedirs(os.path.join(directory, sub))
-            self._write_etc_files(directory, hostname)
+            self._write_etc_files(directory, hostname, address="", nameserver="")
             self._commit(container)
             await self.supervisor.call("prepare", id=container_id, limits=asdict(spec.resources))
         except BaseException:
@@ -143,16 +146,18 @@ class ContainerService:
         return container
 
     @staticmethod
-    def _write_etc_files(directory: str, hostname: str) -> None:
+    def _write_etc_files(directory: str, hostname: str, address: str, nameserver: str) -> None:
+        """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container (bind-mounted at start):
+        a bridged container finds its own name at its address, and asks the node's DNS server."""
         with open(os.path.join(directory, "hostname"), "w") as f:
             f.write(hostname + "\n")
         with open(os.path.join(directory, "hosts"), "w") as f:
-            f.write(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+            f.write(plan.hosts_file(hostname, address))
         resolv = ""
         with contextlib.suppress(OSError), open("/etc/resolv.conf") as host_resolv:
             resolv = host_resolv.read()
         with open(os.path.join(directory, "resolv.conf"), "w") as f:
-            f.write(resolv)
+            f.write(plan.resolv_conf(resolv, nameserver))
 
     # ---- start ----------------------------------------------------------------------------------
     async def start(self, ref: str) -> Container:
@@ -163,7 +168,7 @@ class ContainerService:
                 raise Conflict(f"container {container.name} is already {container.state.value}")
             return await self._start(container, restart_count=container.restart_count)
 
-    def _launch(self, container: Container) -> dict[str, Any]:
+    def _launch(self, container: Container, bridge: dict[str, Any] | None) -> dict[str, Any]:
         image = self.images.resolve(container.image_id)
         spec = container.spec
         hostname = spec.hostname or container.id[:12]
@@ -178,7 +183,7 @@ class ContainerService:
             "upper": os.path.join(directory, "upper"), "work": os.path.join(directory, "work"),
             "binds": binds, "host_network": spec.network is NetworkMode.HOST,
             "log_path": self.log_path(container), "log_max_bytes": self.log_max_bytes,
-            "log_max_files": self.log_max_files,
+            "log_max_files": self.log_max_files, "bridge": bridge,
         }
 
     def log_path(self, container: Container) -> str:
@@ -186,10 +191,17 @@ class ContainerService:
 
     async def _start(self, container: Container, restart_count: int) -> Container:
         began = time.perf_counter()
+        bridge, address = None, ""
         try:
-            reply = await self.supervisor.call("start", id=container.id, launch=self._launch(container),
+            if container.spec.network is NetworkMode.BRIDGE:
+                attachment = await self.network.attach(container.id, container.name, container.spec.ports)
+                bridge, address = attachment.launch, attachment.address
+                self._write_etc_files(self.records.directory(container.id), container.spec.hostname or
+                                      container.id[:12], address, attachment.nameserver)
+            reply = await self.supervisor.call("start", id=container.id, launch=self._launch(container, bridge),
                                                limits=asdict(container.spec.resources))
-        except Failed as e:
+        except ShoalError as e:
+            self.network.detach(container.id)
             failed = container.evolve(error=str(e), exit_code=127 if "not found" in str(e) else 126)
             if failed.state is State.RESTARTING:
                 failed = transition(failed, State.EXITED, finished_at=time.time_ns())
@@ -199,7 +211,7 @@ class ContainerService:
         self.observer.container_started(time.perf_counter() - began)
         started = transition(container, State.RUNNING, pid=int(reply["pid"]), generation=int(reply["generation"]),
                              started_at=int(reply["started_at"]), error="", oom_killed=False,
-                             stopped_by_user=False, restart_count=restart_count)
+                             stopped_by_user=False, restart_count=restart_count, address=address)
         self._commit(started)
         early = self._early_exits.pop(container.id, None)
         if early and int(early["generation"]) == started.generation:
@@ -235,7 +247,8 @@ class ContainerService:
                                   ran_for=(finished_at - container.started_at) / 1e9,
                                   stopped_by_user=container.stopped_by_user)
         changes = {"pid": 0, "exit_code": exit_code, "oom_killed": bool(event.get("oom_killed")),
-                   "finished_at": finished_at, "error": str(event.get("error") or "")}
+                   "finished_at": finished_at, "error": str(event.get("error") or ""), "address": ""}
+        self.network.detach(container.id)
         if decision.restart:
             exited = transition(container, State.RESTARTING, backoff_step=decision.next_backoff_step, **changes)
             self._restarts[container.id] = asyncio.get_running_loop().create_task(
@@ -254,7 +267,7 @@ class ContainerService:
             container = self.containers.get(container_id)
             if container is None or container.state is not State.RESTARTING:
                 return
-            with contextlib.suppress(Failed):
+            with contextlib.suppress(ShoalError):
                 await self._start(container, restart_count=container.restart_count + 1)
                 self.observer.container_restarted(container_id)
 
@@ -428,6 +441,7 @@ class ContainerService:
             running = status.get(container.id)
             if running and int(running["generation"]) == container.generation:
                 self._commit(container.evolve(state=State.RUNNING, pid=int(running["pid"])))
+                self.network.adopt(container.id, container.name, container.address, container.spec.ports)
                 continue
             exit_record = self.records.read_supervisor_record(container.id, "exit.json")
             if container.state is State.RUNNING and exit_record and \
@@ -437,5 +451,5 @@ class ContainerService:
                 self._restarts[container.id] = asyncio.get_running_loop().create_task(
                     self._restart_after(container.id, 0))
             else:
-                self._commit(transition(container, State.EXITED, pid=0, exit_code=-1,
+                self._commit(transition(container, State.EXITED, pid=0, exit_code=-1, address="",
                                         error="exit status unknown: the runtime supervisor lost the container"))

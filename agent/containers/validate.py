@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 
-from agent.containers.model import ContainerSpec, RestartKind
+from agent.containers.model import ContainerSpec, NetworkMode, RestartKind
 from agent.errors import InvalidSpec
+from agent.network.plan import check_ports
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
@@ -29,6 +30,7 @@ def validate(spec: ContainerSpec) -> None:
         raise InvalidSpec("working_dir", f"{spec.working_dir!r} must be an absolute path")
     _validate_mounts(spec)
     _validate_resources(spec)
+    _validate_ports(spec)
     policy = spec.restart_policy
     if policy.max_retries < 0:
         raise InvalidSpec("restart_policy.max_retries", "must be 0 or more")
@@ -54,6 +56,18 @@ def _validate_mounts(spec: ContainerSpec) -> None:
         if destination in seen:
             raise InvalidSpec(f"{where}.destination", f"{destination} is mounted twice")
         seen.add(destination)
+
+
+def _validate_ports(spec: ContainerSpec) -> None:
+    if spec.ports and spec.network is not NetworkMode.BRIDGE:
+        raise InvalidSpec("ports", f"ports are published in bridge network mode only, not {spec.network.value}")
+    for index, mapping in enumerate(spec.ports):
+        for side, value in (("host_port", mapping.host_port), ("container_port", mapping.container_port)):
+            if not 1 <= value <= 65535:
+                raise InvalidSpec(f"ports[{index}].{side}", f"{value}: a port is 1 to 65535")
+        if mapping.protocol not in ("tcp", "udp"):
+            raise InvalidSpec(f"ports[{index}].protocol", f"{mapping.protocol!r}: tcp or udp")
+    check_ports(spec.ports)
 
 
 def _validate_resources(spec: ContainerSpec) -> None:

@@ -9,8 +9,10 @@ the pipe, which is how the supervisor knows the container runs. Setup order, and
      host's mount table never changes per container), opens host-side sources, pivots;
   3. /proc, /dev, /sys and binds inside the new root; then masked and read-only paths;
   4. hostname, loopback up (own network namespace only);
-  5. it waits for the supervisor's "joined" byte, then unshares the cgroup namespace (its cgroup
-     root must be its own cgroup, so only after joining);
+  5. it waits for the supervisor's "joined" byte (sent once the supervisor has also made the veth
+     pair whose peer lands in the child's namespace as eth0), then gives eth0 its address and
+     default route, and unshares the cgroup namespace (its cgroup root must be its own cgroup, so
+     only after joining);
   6. user, capabilities, no_new_privs, execve.
 """
 
@@ -25,11 +27,23 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.supervisor import identity, mounts
+from agent.supervisor import identity, mounts, netlink
 from agent.supervisor import syscalls as sc
 
 NAMESPACES = sc.CLONE_NEWNS | sc.CLONE_NEWPID | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeAttachment:
+    """The container's place on the host's bridge: its veth (host end) and eth0's address."""
+
+    veth: str
+    bridge: str
+    address: str
+    prefix: int
+    gateway: str
+    mtu: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,11 +65,13 @@ class LaunchSpec:
     log_path: str = ""
     log_max_bytes: int = 10 << 20
     log_max_files: int = 3
+    bridge: BridgeAttachment | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LaunchSpec:
         binds = [(str(s), str(d), bool(ro)) for s, d, ro in data.pop("binds", [])]
-        return cls(binds=binds, **data)
+        bridge = data.pop("bridge", None)
+        return cls(binds=binds, bridge=BridgeAttachment(**bridge) if bridge else None, **data)
 
 
 class StartError(Exception):
@@ -78,20 +94,28 @@ def start_container(spec: LaunchSpec, cgroup_procs_fds: list[int], stdout_w: int
             os._exit(127)
     os.close(error_w)
     os.close(joined_r)
-    join_error: OSError | None = None
+    join_error = ""
     try:
+        step = "joining the cgroups"
         for fd in cgroup_procs_fds:
             os.write(fd, str(pid).encode())
+        if spec.bridge is not None:
+            step = "attaching to the bridge"
+            bridge = spec.bridge
+            netlink.create_veth(bridge.veth, socket.if_nametoindex(bridge.bridge), pid, bridge.mtu)
         os.write(joined_w, b"1")
     except OSError as e:  # the child may already have failed (EPIPE, ESRCH): its report says why
-        join_error = e
+        join_error = f"{step}: {e}"
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)  # it may be waiting for the byte: it must not run half set up
     finally:
         os.close(joined_w)  # without the byte, a waiting child gives up and reports
     with os.fdopen(error_r, "rb") as pipe:
         report = pipe.read()
     if report or join_error:
         os.waitpid(pid, 0)
-        raise StartError(report.decode(errors="replace") if report else f"joining the cgroups: {join_error}")
+        # The child's own report says why when it failed first (our step then only found it gone).
+        raise StartError(report.decode(errors="replace") if report else join_error)
     return pid
 
 
@@ -123,7 +147,10 @@ def _child(spec: LaunchSpec, stdout_w: int, stderr_w: int, devnull: int, error_w
             loopback_up()
         step = "joining the cgroups"
         if os.read(joined_r, 1) != b"1":
-            raise OSError("the supervisor could not move the container into its cgroups")
+            raise OSError("the supervisor could not set the container up")
+        if spec.bridge is not None:
+            step = "configuring eth0"
+            netlink.configure_interface("eth0", spec.bridge.address, spec.bridge.prefix, spec.bridge.gateway)
         sc.unshare(sc.CLONE_NEWCGROUP)
         step = "starting the command"
         identity.exec_command(spec.argv, spec.env, spec.cwd, spec.user)

@@ -9,17 +9,20 @@ from shoal.controlplane.v1 import (
     app_service_pb2_grpc,
     assignment_service_pb2_grpc,
     image_service_pb2_grpc,
+    network_service_pb2_grpc,
     node_service_pb2_grpc,
     replica_service_pb2_grpc,
 )
 from shoal.controlplane.v1 import assignment_service_pb2 as spb
 from shoal.controlplane.v1 import image_service_pb2 as ipb
+from shoal.controlplane.v1 import network_service_pb2 as netpb
 from shoal.controlplane.v1 import node_service_pb2 as npb
 from shoal.controlplane.v1 import replica_service_pb2 as rpb
 
 from controlplane.apps.service import AppService
 from controlplane.assignments import AssignmentService
 from controlplane.images import ImageDistributor
+from controlplane.network import NetworkViews
 from controlplane.nodes import NodeRegistry
 from controlplane.replicas import ReplicaProxy
 
@@ -108,3 +111,12 @@ class ImagesServicer(image_service_pb2_grpc.ImagesServicer):
 
     async def ImportImage(self, request_iterator: Any, context: Context) -> Any:
         return ipb.ClusterImportResponse(nodes=await self.distributor.import_archive(request_iterator))
+
+
+class NetworkServicer(network_service_pb2_grpc.NetworkServicer):
+    def __init__(self, views: NetworkViews) -> None:
+        self.views = views
+
+    async def WatchNetwork(self, request: netpb.WatchNetworkRequest, context: Context) -> Any:
+        async for view in self.views.watch(request.node_id):
+            yield view

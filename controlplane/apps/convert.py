@@ -6,7 +6,7 @@ import hashlib
 
 from shoal.controlplane.v1 import apps_pb2 as pb
 
-from controlplane.apps.model import App, Restart
+from controlplane.apps.model import App, Port, Restart
 from controlplane.scheduling.constraints import parse_constraint
 from controlplane.scheduling.model import Resources
 from controlplane.scheduling.reconciler import AppSpec as SchedulingApp
@@ -21,7 +21,8 @@ def app_from_pb(spec: pb.AppSpec) -> App:
                memory_bytes=spec.resources.memory_bytes, pids_limit=spec.resources.pids_limit,
                restart=RESTARTS[spec.restart.kind], max_retries=spec.restart.max_retries,
                constraints=tuple(spec.placement.constraints), spread=spec.placement.spread or "node",
-               labels=dict(spec.labels), pull_policy=spec.pull_policy)
+               labels=dict(spec.labels), pull_policy=spec.pull_policy, network=spec.network or "bridge",
+               ports=tuple(Port(p.host_port, p.container_port, p.protocol or "tcp") for p in spec.ports))
 
 
 def version_of(spec: pb.AppSpec) -> str:
@@ -36,4 +37,5 @@ def scheduling_app(spec: pb.AppSpec, version: str) -> SchedulingApp:
     return SchedulingApp(name=spec.name, replicas=spec.replicas,
                          resources=Resources(spec.resources.cpu_millis, spec.resources.memory_bytes),
                          version=version, constraints=tuple(parse_constraint(c) for c in spec.placement.constraints),
-                         spread_by=spec.placement.spread or "node")
+                         spread_by=spec.placement.spread or "node",
+                         host_ports=tuple(f"{p.host_port}/{p.protocol or 'tcp'}" for p in spec.ports))

@@ -12,6 +12,13 @@ class Restart(enum.StrEnum):
     ALWAYS = "always"
 
 
+@dataclass(frozen=True, slots=True)
+class Port:
+    host_port: int
+    container_port: int
+    protocol: str = "tcp"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class App:
     name: str
@@ -29,3 +36,5 @@ class App:
     spread: str = "node"
     labels: dict[str, str] = field(default_factory=dict)
     pull_policy: str = ""  # "" (if-not-present), "always" or "never"
+    network: str = "bridge"  # bridge, host or none
+    ports: tuple[Port, ...] = ()

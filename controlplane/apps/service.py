@@ -122,7 +122,7 @@ class AppService:
                 found.append(spb.ReplicaInfo(
                     app=name, index=index, node=names.get(placement.node_id, placement.node_id), state=report.state,
                     version=placement.version, restarts=report.restarts, exit_code=report.exit_code,
-                    error=report.error, placed_at=snapshot.placed_at.get((name, index), 0)))
+                    error=report.error, placed_at=snapshot.placed_at.get((name, index), 0), address=report.address))
         return found
 
     async def describe(self, name: str) -> spb.DescribeAppResponse:

@@ -12,6 +12,7 @@ ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 MAX_REPLICAS = 10_000
 MIN_MEMORY = 6 << 20
 PULL_POLICIES = ("", "always", "never")
+NETWORKS = ("bridge", "host", "none")
 
 
 class InvalidApp(ValueError):
@@ -47,7 +48,26 @@ def validate(app: App) -> None:
             raise InvalidApp(f"placement.constraints[{index}]", str(e)) from None
     if app.pull_policy not in PULL_POLICIES:
         raise InvalidApp("pull_policy", f"{app.pull_policy!r}: expected \"\" (if-not-present), always or never")
+    _validate_network(app)
     try:
         parse_spread(app.spread)
     except ConstraintError as e:
         raise InvalidApp("placement.spread", str(e)) from None
+
+
+def _validate_network(app: App) -> None:
+    if app.network not in NETWORKS:
+        raise InvalidApp("network", f"{app.network!r}: expected bridge (the default), host or none")
+    if app.ports and app.network != "bridge":
+        raise InvalidApp("ports", f"ports are published in bridge network mode only, not {app.network}")
+    seen: set[str] = set()
+    for index, port in enumerate(app.ports):
+        for side, value in (("host_port", port.host_port), ("container_port", port.container_port)):
+            if not 1 <= value <= 65535:
+                raise InvalidApp(f"ports[{index}].{side}", f"{value}: a port is 1 to 65535")
+        if port.protocol not in ("tcp", "udp"):
+            raise InvalidApp(f"ports[{index}].protocol", f"{port.protocol!r}: tcp or udp")
+        key = f"{port.host_port}/{port.protocol}"
+        if key in seen:
+            raise InvalidApp(f"ports[{index}]", f"host port {key} is published twice")
+        seen.add(key)

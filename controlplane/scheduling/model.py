@@ -45,6 +45,7 @@ class Placement:
     node_id: str
     resources: Resources
     version: str = ""  # the app spec version it runs
+    host_ports: tuple[str, ...] = ()  # `8080/tcp`: held on its node
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +58,7 @@ class ReplicaRequest:
     constraints: tuple[Constraint, ...] = ()
     spread_by: str = ""  # "" (none), "node", or "node.labels.<key>"
     version: str = ""
+    host_ports: tuple[str, ...] = ()  # published ports (`8080/tcp`): a node has each once
 
 
 @dataclass(frozen=True, slots=True)

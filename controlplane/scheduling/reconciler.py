@@ -27,6 +27,7 @@ class AppSpec:
     version: str
     constraints: tuple[Constraint, ...] = ()
     spread_by: str = "node"
+    host_ports: tuple[str, ...] = ()
 
 
 @dataclass
@@ -74,6 +75,6 @@ def reconcile(apps: Sequence[AppSpec], placements: Sequence[Placement], nodes: M
             if index not in kept or index in replaced:
                 result.place.append(ReplicaRequest(app=app.name, index=index, resources=app.resources,
                                                    constraints=app.constraints, spread_by=app.spread_by,
-                                                   version=app.version))
+                                                   version=app.version, host_ports=app.host_ports))
     result.stop.sort(key=lambda p: (p.app, -p.index))
     return result

@@ -7,7 +7,7 @@
   over the whole cluster.
 - The candidate limit keeps a placement's cost flat in large clusters (Nomad limits candidates
   the same way); small clusters (<= EXHAUSTIVE nodes) are searched exhaustively.
-- A request shape (resources + constraints) that found no node fails at once for the rest of the
+- A request shape (resources, constraints, host ports) that found no node fails at once for the rest of the
   evaluation: the plan only ever fills nodes up.
 """
 
@@ -45,7 +45,7 @@ class Scheduler:
         cursor = 0
         failed_shapes: dict[tuple[object, ...], dict[str, int]] = {}
         for request in requests:
-            shape = (request.resources, request.constraints)
+            shape = (request.resources, request.constraints, request.host_ports)
             if shape in failed_shapes:
                 plan.failures.append(PlacementFailure(app=request.app, index=request.index,
                                                       filtered=failed_shapes[shape]))
@@ -70,7 +70,8 @@ class Scheduler:
                 plan.failures.append(PlacementFailure(app=request.app, index=request.index, filtered=dict(filtered)))
                 continue
             placement = Placement(app=request.app, index=request.index, node_id=best.id,
-                                  resources=request.resources, version=request.version)
+                                  resources=request.resources, version=request.version,
+                                  host_ports=request.host_ports)
             snapshot.add(placement)
             plan.placements.append(placement)
         return plan

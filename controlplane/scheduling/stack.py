@@ -2,8 +2,8 @@
 
 Filters return None (feasible) or a short reason; scorers return a score in [0, 1] or None (not
 applicable). `build_stack` puts the filters cheapest and most selective first, so a node is
-rejected as early as possible: node health, cordoned, constraints (string compares), then
-resources (the arithmetic). Scores of the applicable scorers are averaged.
+rejected as early as possible: node health, cordoned, constraints (string compares), host ports
+(set lookups), then resources (the arithmetic). Scores of the applicable scorers are averaged.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class ClusterSnapshot:
     def __init__(self, nodes: Iterable[Node], placements: Iterable[Placement]) -> None:
         self.nodes = {node.id: node for node in nodes}
         self.allocated: dict[str, Resources] = {}
+        self.ports: dict[str, dict[str, str]] = {}  # node id -> host port -> the replica holding it
         self._spread: dict[tuple[str, str], Counter[str | None]] = {}
         self.placements: list[Placement] = []
         for placement in placements:
@@ -36,6 +37,9 @@ class ClusterSnapshot:
     def add(self, placement: Placement) -> None:
         self.placements.append(placement)
         self.allocated[placement.node_id] = self.allocated.get(placement.node_id, Resources()) + placement.resources
+        held = self.ports.setdefault(placement.node_id, {})
+        for port in placement.host_ports:
+            held[port] = f"{placement.app}.{placement.index}"
         for (app, attribute), counts in self._spread.items():
             if app == placement.app and placement.node_id in self.nodes:
                 counts[attribute_of(self.nodes[placement.node_id], attribute)] += 1
@@ -71,6 +75,15 @@ def resource_filter(node: Node, request: ReplicaRequest, snapshot: ClusterSnapsh
         return "insufficient cpu"
     if request.resources.memory_bytes > free.memory_bytes:
         return "insufficient memory"
+    return None
+
+
+def port_filter(node: Node, request: ReplicaRequest, snapshot: ClusterSnapshot) -> str | None:
+    """Host ports are a resource of the node: each can be published by one replica only."""
+    held = snapshot.ports.get(node.id, {})
+    for port in request.host_ports:
+        if port in held:
+            return f"host port {port} in use"
     return None
 
 
@@ -124,5 +137,5 @@ def build_stack(strategy: str) -> Stack:
     if strategy not in STRATEGIES:
         raise ValueError(f"scheduling strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
     fit = least_allocated_scorer if strategy == "spread" else binpack_scorer
-    return Stack(filters=(ready_filter, schedulable_filter, constraint_filter, resource_filter),
+    return Stack(filters=(ready_filter, schedulable_filter, constraint_filter, port_filter, resource_filter),
                  scorers=(fit, spread_scorer))

@@ -4,6 +4,7 @@ cluster, and its teardown asserts that nothing is left behind. Needs root."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -62,11 +63,12 @@ def leftovers(tag: str) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+@contextlib.contextmanager
+def running_cluster(*flags: str) -> Iterator[Cluster]:
+    """`clusterctl up --hosts 3` (plus flags); on exit `down`, and nothing of it may be left."""
     root = tempfile.mkdtemp(prefix="shoal-cluster-")
     made = Cluster(root)
-    up = made.ctl("up", "--hosts", "3", "--state-dir", made.state)
+    up = made.ctl("up", "--hosts", "3", "--state-dir", made.state, *flags)
     try:
         assert up.returncode == 0, up.stderr
         yield made
@@ -76,3 +78,9 @@ def cluster() -> Iterator[Cluster]:
         os.rmdir(root) if os.path.isdir(root) and not os.listdir(root) else None
         assert down.returncode == 0, down.stderr
         assert not leftovers(tag), leftovers(tag)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with running_cluster() as made:
+        yield made

@@ -28,6 +28,7 @@ if os.geteuid() != 0:
 
 
 SESSION_CGROUPS: set[str] = set()  # cgroup parents of this session's agents (other sessions may run alongside)
+SESSION_BRIDGES: set[str] = set()  # and their bridges, which also name their VXLAN devices and iptables chains
 
 
 def leftovers(root: str) -> list[str]:
@@ -39,6 +40,11 @@ def leftovers(root: str) -> list[str]:
         found += [f"cgroup: {os.path.join(dirpath, d)}" for d in dirnames if d in SESSION_CGROUPS]
         if dirpath.count("/") >= 4:
             dirnames.clear()
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    for bridge in SESSION_BRIDGES:
+        found += [f"link: {line.split(':')[1].strip()}" for line in links.splitlines() if bridge in line]
+        found += [f"iptables: {line}" for line in rules.splitlines() if bridge in line]
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -115,7 +121,9 @@ def controlplane(test_root: str) -> Iterator[ControlPlane]:
 def make_agent(test_root: str) -> AgentProcess:
     name = secrets.token_hex(4)
     SESSION_CGROUPS.add(CGROUP_PREFIX + name)
-    return AgentProcess(state_dir=os.path.join(test_root, f"agent-{name}"), cgroup_parent=CGROUP_PREFIX + name)
+    SESSION_BRIDGES.add("st" + name)
+    return AgentProcess(state_dir=os.path.join(test_root, f"agent-{name}"), cgroup_parent=CGROUP_PREFIX + name,
+                        bridge="st" + name)
 
 
 @pytest.fixture(scope="module")

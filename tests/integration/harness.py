@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +31,15 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0, every: float = 
         time.sleep(every)
 
 
+_subnets = itertools.count()
+
+
+def next_subnet() -> str:
+    """A standalone agent's container subnet, distinct from every other test agent's of the session."""
+    n = next(_subnets)
+    return f"10.{200 + n // 256 % 50}.{n % 256}.0/24"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -51,6 +62,8 @@ class AgentProcess:
     server: str = ""
     process: subprocess.Popen[bytes] | None = None
     flags: tuple[str, ...] = ()  # more shoal-agent flags
+    bridge: str = field(default_factory=lambda: "st" + secrets.token_hex(4))
+    subnet: str = field(default_factory=next_subnet)
 
     @property
     def address(self) -> str:
@@ -63,6 +76,7 @@ class AgentProcess:
             [sys.executable, "-m", "agent.main", "--state-dir", self.state_dir, "--cgroup-parent",
              self.cgroup_parent, "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
              "--log-max-size", "65536", "--log-max-files", "2", *(["--listen", self.listen] if self.listen else []),
+             "--bridge", self.bridge, "--subnet", self.subnet,
              *(["--server", self.server, "--label", "zone=test"] if self.server else []), *self.flags],
             stdout=log, stderr=log, env=ENV)
         log.close()
@@ -116,4 +130,13 @@ class AgentProcess:
             deadline = time.monotonic() + 10
             while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
                 time.sleep(0.02)
+        if os.path.exists(f"/sys/class/net/{self.bridge}"):  # the agent was killed and not started again
+            remove_network(self.state_dir, self.bridge)
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def remove_network(state_dir: str, bridge: str) -> None:
+    """What a stopping agent does once no container is attached: its rules, routes and links go."""
+    done = subprocess.run([sys.executable, "-m", "agent.main", "--state-dir", state_dir, "--bridge", bridge,
+                           "--remove-network"], capture_output=True, text=True, env=ENV)
+    assert done.returncode == 0, done.stderr

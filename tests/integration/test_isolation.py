@@ -22,7 +22,8 @@ def test_pid_1_and_no_host_processes(agent: AgentProcess) -> None:
 
 def test_hostname_defaults_to_short_id_and_can_be_set(agent: AgentProcess) -> None:
     assert run(agent, "--hostname", "web-1", "busybox:test", "hostname").strip() == "web-1"
-    assert "127.0.1.1\tweb-1" in run(agent, "--hostname", "web-1", "busybox:test", "cat", "/etc/hosts")
+    assert "127.0.1.1\tweb-1" in run(agent, "--hostname", "web-1", "--network", "none", "busybox:test", "cat",
+                                     "/etc/hosts")
     assert len(run(agent, "busybox:test", "hostname").strip()) == 12
 
 
@@ -52,7 +53,7 @@ def test_mount_is_refused_and_proc_paths_are_masked(agent: AgentProcess) -> None
 
 
 def test_own_network_namespace_has_only_loopback_up(agent: AgentProcess) -> None:
-    out = run(agent, "busybox:test", "ip", "-o", "link")
+    out = run(agent, "--network", "none", "busybox:test", "ip", "-o", "link")
     assert [line.split(":")[1].strip() for line in out.splitlines()] == ["lo"]
     assert "UP" in out or "LOOPBACK,UP" in out
     host = run(agent, "--network", "host", "busybox:test", "ip", "-o", "link")

@@ -79,7 +79,8 @@ def test_subnets_are_distinct_kept_freed_and_run_out(test_root: str) -> None:
         assert refused.wait(timeout=30) == 2
         assert refused.stderr is not None
         message = refused.stderr.read().decode()
-        assert "this cluster's network is 10.77.0.0/23 in /24 node subnets, not 10.88.0.0/16" in message
+        assert ("this cluster's network is 10.77.0.0/23 in /24 node subnets with host-gw routing, not 10.88.0.0/16"
+                in message)
     finally:
         plane.stop()
     plane.start()  # with its own CIDR again: the subnets survived the restart

@@ -85,13 +85,18 @@ def test_cluster_run_builds_a_one_replica_app() -> None:
     from cli.replicas import app_name, spec_from_run
 
     args = build_parser().parse_args(["run", "-e", "A=1", "-m", "64Mi", "--cpus", "0.5", "--restart", "on-failure:3",
-                                      "ghcr.io/team/Web_App:1.2", "serve", "--port", "80"])
+                                      "-p", "8080:80", "-p", "53/udp", "ghcr.io/team/Web_App:1.2", "serve", "--port",
+                                      "80"])
     spec = spec_from_run(args)
+    assert [(p.host_port, p.container_port, p.protocol) for p in spec.ports] == [(8080, 80, "tcp"), (53, 53, "udp")]
+    assert spec.network == "" and spec_from_run(build_parser().parse_args(["run", "--network", "host",
+                                                                             "busybox"])).network == "host"
     assert spec.name.startswith("web-app-") and len(spec.name) == len("web-app-") + 4
     assert (spec.replicas, list(spec.args), dict(spec.env)) == (1, ["serve", "--port", "80"], {"A": "1"})
     assert (spec.resources.memory_bytes, spec.resources.cpu_millis, spec.restart.max_retries) == (64 << 20, 500, 3)
     assert app_name("registry:5000/x@sha256:abc").startswith("x-")
-    for flags, message in ((["-v", "/a:/b"], "-v: not available"), (["--network", "host"], "--network"),
+    for flags, message in ((["-v", "/a:/b"], "-v: not available"), (["-p", "80:http"], "-p: '80:http'"),
+                           (["-p", "70000:80"], "1 to 65535"),
                            (["--restart", "sometimes"], "--restart"), (["-e", "NOVALUE"], "-e: 'NOVALUE'"),
                            (["-m", "lots"], "memory")):
         with pytest.raises(CliError, match=message) as raised:

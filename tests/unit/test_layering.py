@@ -17,7 +17,7 @@ PURE = ["agent.containers.model", "agent.containers.state", "agent.containers.re
         "agent.cgroups", "agent.config", "controlplane.scheduling.scheduler", "controlplane.scheduling.reconciler",
         "controlplane.apps.validate", "agent.build.dockerfile", "agent.build.imageconfig", "agent.build.layers",
         "agent.images.registry",
-        "agent.images.pull", "agent.images.push", "agent.images.save"]
+        "agent.images.pull", "agent.images.push", "agent.images.save", "agent.network.plan"]
 
 
 def imported_by(module: str, *, site: bool = True) -> set[str]:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshoal/agent/v1/containers.proto\x12\x0eshoal.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x05Mount\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x11\n\tread_only\x18\x03 \x01(\x08\"]\n\tResources\x12\x14\n\x0cmemory_bytes\x18\x01 \x01(\x03\x12\x12\n\ncpu_millis\x18\x02 \x01(\x03\x12\x12\n\ncpu_shares\x18\x03 \x01(\x03\x12\x12\n\npids_limit\x18\x04 \x01(\x03\"\x9a\x01\n\rRestartPolicy\x12\x30\n\x04kind\x18\x01 \x01(\x0e\x32\".shoal.agent.v1.RestartPolicy.Kind\x12\x13\n\x0bmax_retries\x18\x02 \x01(\x05\"B\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_ON_FAILURE\x10\x01\x12\x0f\n\x0bKIND_ALWAYS\x10\x02\"\xd1\x03\n\rContainerSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x12\n\nentrypoint\x18\x03 \x03(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12\x0b\n\x03\x65nv\x18\x05 \x03(\t\x12\x10\n\x08hostname\x18\x06 \x01(\t\x12\x0c\n\x04user\x18\x07 \x01(\t\x12\x13\n\x0bworking_dir\x18\x08 \x01(\t\x12%\n\x06mounts\x18\t \x03(\x0b\x32\x15.shoal.agent.v1.Mount\x12,\n\tresources\x18\n \x01(\x0b\x32\x19.shoal.agent.v1.Resources\x12\x35\n\x0erestart_policy\x18\x0b \x01(\x0b\x32\x1d.shoal.agent.v1.RestartPolicy\x12\x31\n\x0cnetwork_mode\x18\x0c \x01(\x0e\x32\x1b.shoal.agent.v1.NetworkMode\x12\x13\n\x0b\x61uto_remove\x18\r \x01(\x08\x12\x39\n\x06labels\x18\x0e \x03(\x0b\x32).shoal.agent.v1.ContainerSpec.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8c\x03\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x04spec\x18\x03 \x01(\x0b\x32\x1d.shoal.agent.v1.ContainerSpec\x12\x10\n\x08image_id\x18\x04 \x01(\t\x12-\n\x05state\x18\x05 \x01(\x0e\x32\x1e.shoal.agent.v1.ContainerState\x12\x0b\n\x03pid\x18\x06 \x01(\x05\x12\x11\n\texit_code\x18\x07 \x01(\x05\x12\x12\n\noom_killed\x18\x08 \x01(\x08\x12\x15\n\rrestart_count\x18\t \x01(\x05\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x0c\n\x04\x61rgv\x18\x0e \x03(\t\"\xa1\x01\n\x0e\x43ontainerStats\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x63pu_seconds\x18\x03 \x01(\x01\x12\x1a\n\x12memory_usage_bytes\x18\x04 \x01(\x03\x12\x1a\n\x12memory_limit_bytes\x18\x05 \x01(\x03\x12\x14\n\x0cpids_current\x18\x06 \x01(\x03\x12\x12\n\npids_limit\x18\x07 \x01(\x03\"\xbb\x01\n\x08LogEntry\x12/\n\x06stream\x18\x01 \x01(\x0e\x32\x1f.shoal.agent.v1.LogEntry.Stream\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"F\n\x06Stream\x12\x16\n\x12STREAM_UNSPECIFIED\x10\x00\x12\x11\n\rSTREAM_STDOUT\x10\x01\x12\x11\n\rSTREAM_STDERR\x10\x02*;\n\x0bNetworkMode\x12\x15\n\x11NETWORK_MODE_NONE\x10\x00\x12\x15\n\x11NETWORK_MODE_HOST\x10\x01*\xa7\x01\n\x0e\x43ontainerState\x12\x1f\n\x1b\x43ONTAINER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTAINER_STATE_CREATED\x10\x01\x12\x1b\n\x17\x43ONTAINER_STATE_RUNNING\x10\x02\x12\x1e\n\x1a\x43ONTAINER_STATE_RESTARTING\x10\x03\x12\x1a\n\x16\x43ONTAINER_STATE_EXITED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fshoal/agent/v1/containers.proto\x12\x0eshoal.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x05Mount\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x11\n\tread_only\x18\x03 \x01(\x08\"]\n\tResources\x12\x14\n\x0cmemory_bytes\x18\x01 \x01(\x03\x12\x12\n\ncpu_millis\x18\x02 \x01(\x03\x12\x12\n\ncpu_shares\x18\x03 \x01(\x03\x12\x12\n\npids_limit\x18\x04 \x01(\x03\"\x9a\x01\n\rRestartPolicy\x12\x30\n\x04kind\x18\x01 \x01(\x0e\x32\".shoal.agent.v1.RestartPolicy.Kind\x12\x13\n\x0bmax_retries\x18\x02 \x01(\x05\"B\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fKIND_ON_FAILURE\x10\x01\x12\x0f\n\x0bKIND_ALWAYS\x10\x02\"J\n\x0bPortMapping\x12\x11\n\thost_port\x18\x01 \x01(\x05\x12\x16\n\x0e\x63ontainer_port\x18\x02 \x01(\x05\x12\x10\n\x08protocol\x18\x03 \x01(\t\"\xfd\x03\n\rContainerSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x12\n\nentrypoint\x18\x03 \x03(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12\x0b\n\x03\x65nv\x18\x05 \x03(\t\x12\x10\n\x08hostname\x18\x06 \x01(\t\x12\x0c\n\x04user\x18\x07 \x01(\t\x12\x13\n\x0bworking_dir\x18\x08 \x01(\t\x12%\n\x06mounts\x18\t \x03(\x0b\x32\x15.shoal.agent.v1.Mount\x12,\n\tresources\x18\n \x01(\x0b\x32\x19.shoal.agent.v1.Resources\x12\x35\n\x0erestart_policy\x18\x0b \x01(\x0b\x32\x1d.shoal.agent.v1.RestartPolicy\x12\x31\n\x0cnetwork_mode\x18\x0c \x01(\x0e\x32\x1b.shoal.agent.v1.NetworkMode\x12\x13\n\x0b\x61uto_remove\x18\r \x01(\x08\x12\x39\n\x06labels\x18\x0e \x03(\x0b\x32).shoal.agent.v1.ContainerSpec.LabelsEntry\x12*\n\x05ports\x18\x0f \x03(\x0b\x32\x1b.shoal.agent.v1.PortMapping\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa0\x03\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x04spec\x18\x03 \x01(\x0b\x32\x1d.shoal.agent.v1.ContainerSpec\x12\x10\n\x08image_id\x18\x04 \x01(\t\x12-\n\x05state\x18\x05 \x01(\x0e\x32\x1e.shoal.agent.v1.ContainerState\x12\x0b\n\x03pid\x18\x06 \x01(\x05\x12\x11\n\texit_code\x18\x07 \x01(\x05\x12\x12\n\noom_killed\x18\x08 \x01(\x08\x12\x15\n\rrestart_count\x18\t \x01(\x05\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x0c\n\x04\x61rgv\x18\x0e \x03(\t\x12\x12\n\nip_address\x18\x0f \x01(\t\"\xa1\x01\n\x0e\x43ontainerStats\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x63pu_seconds\x18\x03 \x01(\x01\x12\x1a\n\x12memory_usage_bytes\x18\x04 \x01(\x03\x12\x1a\n\x12memory_limit_bytes\x18\x05 \x01(\x03\x12\x14\n\x0cpids_current\x18\x06 \x01(\x03\x12\x12\n\npids_limit\x18\x07 \x01(\x03\"\xbb\x01\n\x08LogEntry\x12/\n\x06stream\x18\x01 \x01(\x0e\x32\x1f.shoal.agent.v1.LogEntry.Stream\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"F\n\x06Stream\x12\x16\n\x12STREAM_UNSPECIFIED\x10\x00\x12\x11\n\rSTREAM_STDOUT\x10\x01\x12\x11\n\rSTREAM_STDERR\x10\x02*T\n\x0bNetworkMode\x12\x15\n\x11NETWORK_MODE_NONE\x10\x00\x12\x15\n\x11NETWORK_MODE_HOST\x10\x01\x12\x17\n\x13NETWORK_MODE_BRIDGE\x10\x02*\xa7\x01\n\x0e\x43ontainerState\x12\x1f\n\x1b\x43ONTAINER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTAINER_STATE_CREATED\x10\x01\x12\x1b\n\x17\x43ONTAINER_STATE_RUNNING\x10\x02\x12\x1e\n\x1a\x43ONTAINER_STATE_RESTARTING\x10\x03\x12\x1a\n\x16\x43ONTAINER_STATE_EXITED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONTAINERSPEC_LABELSENTRY']._loaded_options = None
   _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_NETWORKMODE']._serialized_start=1622
-  _globals['_NETWORKMODE']._serialized_end=1681
-  _globals['_CONTAINERSTATE']._serialized_start=1684
-  _globals['_CONTAINERSTATE']._serialized_end=1851
+  _globals['_NETWORKMODE']._serialized_start=1762
+  _globals['_NETWORKMODE']._serialized_end=1846
+  _globals['_CONTAINERSTATE']._serialized_start=1849
+  _globals['_CONTAINERSTATE']._serialized_end=2016
   _globals['_MOUNT']._serialized_start=84
   _globals['_MOUNT']._serialized_end=147
   _globals['_RESOURCES']._serialized_start=149
@@ -46,16 +46,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESTARTPOLICY']._serialized_end=399
   _globals['_RESTARTPOLICY_KIND']._serialized_start=333
   _globals['_RESTARTPOLICY_KIND']._serialized_end=399
-  _globals['_CONTAINERSPEC']._serialized_start=402
-  _globals['_CONTAINERSPEC']._serialized_end=867
-  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_start=822
-  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_end=867
-  _globals['_CONTAINER']._serialized_start=870
-  _globals['_CONTAINER']._serialized_end=1266
-  _globals['_CONTAINERSTATS']._serialized_start=1269
-  _globals['_CONTAINERSTATS']._serialized_end=1430
-  _globals['_LOGENTRY']._serialized_start=1433
-  _globals['_LOGENTRY']._serialized_end=1620
-  _globals['_LOGENTRY_STREAM']._serialized_start=1550
-  _globals['_LOGENTRY_STREAM']._serialized_end=1620
+  _globals['_PORTMAPPING']._serialized_start=401
+  _globals['_PORTMAPPING']._serialized_end=475
+  _globals['_CONTAINERSPEC']._serialized_start=478
+  _globals['_CONTAINERSPEC']._serialized_end=987
+  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_start=942
+  _globals['_CONTAINERSPEC_LABELSENTRY']._serialized_end=987
+  _globals['_CONTAINER']._serialized_start=990
+  _globals['_CONTAINER']._serialized_end=1406
+  _globals['_CONTAINERSTATS']._serialized_start=1409
+  _globals['_CONTAINERSTATS']._serialized_end=1570
+  _globals['_LOGENTRY']._serialized_start=1573
+  _globals['_LOGENTRY']._serialized_end=1760
+  _globals['_LOGENTRY_STREAM']._serialized_start=1690
+  _globals['_LOGENTRY_STREAM']._serialized_end=1760
 # @@protoc_insertion_point(module_scope)

@@ -14,6 +14,7 @@ class NetworkMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     NETWORK_MODE_NONE: _ClassVar[NetworkMode]
     NETWORK_MODE_HOST: _ClassVar[NetworkMode]
+    NETWORK_MODE_BRIDGE: _ClassVar[NetworkMode]
 
 class ContainerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -24,6 +25,7 @@ class ContainerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONTAINER_STATE_EXITED: _ClassVar[ContainerState]
 NETWORK_MODE_NONE: NetworkMode
 NETWORK_MODE_HOST: NetworkMode
+NETWORK_MODE_BRIDGE: NetworkMode
 CONTAINER_STATE_UNSPECIFIED: ContainerState
 CONTAINER_STATE_CREATED: ContainerState
 CONTAINER_STATE_RUNNING: ContainerState
@@ -68,8 +70,18 @@ class RestartPolicy(_message.Message):
     max_retries: int
     def __init__(self, kind: _Optional[_Union[RestartPolicy.Kind, str]] = ..., max_retries: _Optional[int] = ...) -> None: ...
 
+class PortMapping(_message.Message):
+    __slots__ = ("host_port", "container_port", "protocol")
+    HOST_PORT_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_PORT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    host_port: int
+    container_port: int
+    protocol: str
+    def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
+
 class ContainerSpec(_message.Message):
-    __slots__ = ("name", "image", "entrypoint", "command", "env", "hostname", "user", "working_dir", "mounts", "resources", "restart_policy", "network_mode", "auto_remove", "labels")
+    __slots__ = ("name", "image", "entrypoint", "command", "env", "hostname", "user", "working_dir", "mounts", "resources", "restart_policy", "network_mode", "auto_remove", "labels", "ports")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +103,7 @@ class ContainerSpec(_message.Message):
     NETWORK_MODE_FIELD_NUMBER: _ClassVar[int]
     AUTO_REMOVE_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     entrypoint: _containers.RepeatedScalarFieldContainer[str]
@@ -105,10 +118,11 @@ class ContainerSpec(_message.Message):
     network_mode: NetworkMode
     auto_remove: bool
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., entrypoint: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., user: _Optional[str] = ..., working_dir: _Optional[str] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., network_mode: _Optional[_Union[NetworkMode, str]] = ..., auto_remove: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    ports: _containers.RepeatedCompositeFieldContainer[PortMapping]
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., entrypoint: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., user: _Optional[str] = ..., working_dir: _Optional[str] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., network_mode: _Optional[_Union[NetworkMode, str]] = ..., auto_remove: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., ports: _Optional[_Iterable[_Union[PortMapping, _Mapping]]] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("id", "name", "spec", "image_id", "state", "pid", "exit_code", "oom_killed", "restart_count", "created_at", "started_at", "finished_at", "error", "argv")
+    __slots__ = ("id", "name", "spec", "image_id", "state", "pid", "exit_code", "oom_killed", "restart_count", "created_at", "started_at", "finished_at", "error", "argv", "ip_address")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +137,7 @@ class Container(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ARGV_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     spec: ContainerSpec
@@ -137,7 +152,8 @@ class Container(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     error: str
     argv: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[ContainerSpec, _Mapping]] = ..., image_id: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., oom_killed: _Optional[bool] = ..., restart_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ...) -> None: ...
+    ip_address: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[ContainerSpec, _Mapping]] = ..., image_id: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., oom_killed: _Optional[bool] = ..., restart_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., ip_address: _Optional[str] = ...) -> None: ...
 
 class ContainerStats(_message.Message):
     __slots__ = ("id", "name", "cpu_seconds", "memory_usage_bytes", "memory_limit_bytes", "pids_current", "pids_limit")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shoal.controlplane.v1 import apps_pb2 as shoal_dot_controlplane_dot_v1_dot_apps__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'shoal/controlplane/v1/app_service.proto\x12\x15shoal.controlplane.v1\x1a shoal/controlplane/v1/apps.proto\"\"\n\x12\x44\x65scribeAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\'\n\x08\x41ppEvent\x12\n\n\x02\x61t\x18\x01 \x01(\x03\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xae\x01\n\x13\x44\x65scribeAppResponse\x12\x30\n\x06status\x18\x01 \x01(\x0b\x32 .shoal.controlplane.v1.AppStatus\x12\x34\n\x08replicas\x18\x02 \x03(\x0b\x32\".shoal.controlplane.v1.ReplicaInfo\x12/\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x1f.shoal.controlplane.v1.AppEvent\"\"\n\x13ListReplicasRequest\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\"\x9e\x01\n\x0bReplicaInfo\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x10\n\x08restarts\x18\x05 \x01(\x05\x12\x11\n\texit_code\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\x11\n\tplaced_at\x18\t \x01(\x03\"L\n\x14ListReplicasResponse\x12\x34\n\x08replicas\x18\x01 \x03(\x0b\x32\".shoal.controlplane.v1.ReplicaInfo\"Q\n\x10\x41pplyAppsRequest\x12,\n\x04\x61pps\x18\x01 \x03(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"\xbf\x01\n\tAppChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.shoal.controlplane.v1.AppChange.Kind\x12\x0f\n\x07version\x18\x03 \x01(\t\"^\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_CREATE\x10\x01\x12\x0f\n\x0bKIND_UPDATE\x10\x02\x12\x0e\n\nKIND_SCALE\x10\x03\x12\x0e\n\nKIND_NO_OP\x10\x04\"F\n\x11\x41pplyAppsResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .shoal.controlplane.v1.AppChange\"\x11\n\x0fListAppsRequest\"\x83\x01\n\tAppStatus\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06placed\x18\x03 \x01(\x05\x12\x16\n\x0epending_reason\x18\x04 \x01(\t\x12\x0f\n\x07running\x18\x05 \x01(\x05\"B\n\x10ListAppsResponse\x12.\n\x04\x61pps\x18\x01 \x03(\x0b\x32 .shoal.controlplane.v1.AppStatus\"1\n\x0fScaleAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"D\n\x10ScaleAppResponse\x12\x30\n\x06\x63hange\x18\x01 \x01(\x0b\x32 .shoal.controlplane.v1.AppChange\" \n\x10\x44\x65leteAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteAppResponse2\xcf\x04\n\x04\x41pps\x12^\n\tApplyApps\x12\'.shoal.controlplane.v1.ApplyAppsRequest\x1a(.shoal.controlplane.v1.ApplyAppsResponse\x12[\n\x08ListApps\x12&.shoal.controlplane.v1.ListAppsRequest\x1a\'.shoal.controlplane.v1.ListAppsResponse\x12[\n\x08ScaleApp\x12&.shoal.controlplane.v1.ScaleAppRequest\x1a\'.shoal.controlplane.v1.ScaleAppResponse\x12^\n\tDeleteApp\x12\'.shoal.controlplane.v1.DeleteAppRequest\x1a(.shoal.controlplane.v1.DeleteAppResponse\x12g\n\x0cListReplicas\x12*.shoal.controlplane.v1.ListReplicasRequest\x1a+.shoal.controlplane.v1.ListReplicasResponse\x12\x64\n\x0b\x44\x65scribeApp\x12).shoal.controlplane.v1.DescribeAppRequest\x1a*.shoal.controlplane.v1.DescribeAppResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'shoal/controlplane/v1/app_service.proto\x12\x15shoal.controlplane.v1\x1a shoal/controlplane/v1/apps.proto\"\"\n\x12\x44\x65scribeAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\'\n\x08\x41ppEvent\x12\n\n\x02\x61t\x18\x01 \x01(\x03\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xae\x01\n\x13\x44\x65scribeAppResponse\x12\x30\n\x06status\x18\x01 \x01(\x0b\x32 .shoal.controlplane.v1.AppStatus\x12\x34\n\x08replicas\x18\x02 \x03(\x0b\x32\".shoal.controlplane.v1.ReplicaInfo\x12/\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x1f.shoal.controlplane.v1.AppEvent\"\"\n\x13ListReplicasRequest\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\"\xaf\x01\n\x0bReplicaInfo\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x10\n\x08restarts\x18\x05 \x01(\x05\x12\x11\n\texit_code\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\x11\n\tplaced_at\x18\t \x01(\x03\x12\x0f\n\x07\x61\x64\x64ress\x18\n \x01(\t\"L\n\x14ListReplicasResponse\x12\x34\n\x08replicas\x18\x01 \x03(\x0b\x32\".shoal.controlplane.v1.ReplicaInfo\"Q\n\x10\x41pplyAppsRequest\x12,\n\x04\x61pps\x18\x01 \x03(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"\xbf\x01\n\tAppChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.shoal.controlplane.v1.AppChange.Kind\x12\x0f\n\x07version\x18\x03 \x01(\t\"^\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_CREATE\x10\x01\x12\x0f\n\x0bKIND_UPDATE\x10\x02\x12\x0e\n\nKIND_SCALE\x10\x03\x12\x0e\n\nKIND_NO_OP\x10\x04\"F\n\x11\x41pplyAppsResponse\x12\x31\n\x07\x63hanges\x18\x01 \x03(\x0b\x32 .shoal.controlplane.v1.AppChange\"\x11\n\x0fListAppsRequest\"\x83\x01\n\tAppStatus\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06placed\x18\x03 \x01(\x05\x12\x16\n\x0epending_reason\x18\x04 \x01(\t\x12\x0f\n\x07running\x18\x05 \x01(\x05\"B\n\x10ListAppsResponse\x12.\n\x04\x61pps\x18\x01 \x03(\x0b\x32 .shoal.controlplane.v1.AppStatus\"1\n\x0fScaleAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"D\n\x10ScaleAppResponse\x12\x30\n\x06\x63hange\x18\x01 \x01(\x0b\x32 .shoal.controlplane.v1.AppChange\" \n\x10\x44\x65leteAppRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteAppResponse2\xcf\x04\n\x04\x41pps\x12^\n\tApplyApps\x12\'.shoal.controlplane.v1.ApplyAppsRequest\x1a(.shoal.controlplane.v1.ApplyAppsResponse\x12[\n\x08ListApps\x12&.shoal.controlplane.v1.ListAppsRequest\x1a\'.shoal.controlplane.v1.ListAppsResponse\x12[\n\x08ScaleApp\x12&.shoal.controlplane.v1.ScaleAppRequest\x1a\'.shoal.controlplane.v1.ScaleAppResponse\x12^\n\tDeleteApp\x12\'.shoal.controlplane.v1.DeleteAppRequest\x1a(.shoal.controlplane.v1.DeleteAppResponse\x12g\n\x0cListReplicas\x12*.shoal.controlplane.v1.ListReplicasRequest\x1a+.shoal.controlplane.v1.ListReplicasResponse\x12\x64\n\x0b\x44\x65scribeApp\x12).shoal.controlplane.v1.DescribeAppRequest\x1a*.shoal.controlplane.v1.DescribeAppResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,31 +41,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTREPLICASREQUEST']._serialized_start=354
   _globals['_LISTREPLICASREQUEST']._serialized_end=388
   _globals['_REPLICAINFO']._serialized_start=391
-  _globals['_REPLICAINFO']._serialized_end=549
-  _globals['_LISTREPLICASRESPONSE']._serialized_start=551
-  _globals['_LISTREPLICASRESPONSE']._serialized_end=627
-  _globals['_APPLYAPPSREQUEST']._serialized_start=629
-  _globals['_APPLYAPPSREQUEST']._serialized_end=710
-  _globals['_APPCHANGE']._serialized_start=713
-  _globals['_APPCHANGE']._serialized_end=904
-  _globals['_APPCHANGE_KIND']._serialized_start=810
-  _globals['_APPCHANGE_KIND']._serialized_end=904
-  _globals['_APPLYAPPSRESPONSE']._serialized_start=906
-  _globals['_APPLYAPPSRESPONSE']._serialized_end=976
-  _globals['_LISTAPPSREQUEST']._serialized_start=978
-  _globals['_LISTAPPSREQUEST']._serialized_end=995
-  _globals['_APPSTATUS']._serialized_start=998
-  _globals['_APPSTATUS']._serialized_end=1129
-  _globals['_LISTAPPSRESPONSE']._serialized_start=1131
-  _globals['_LISTAPPSRESPONSE']._serialized_end=1197
-  _globals['_SCALEAPPREQUEST']._serialized_start=1199
-  _globals['_SCALEAPPREQUEST']._serialized_end=1248
-  _globals['_SCALEAPPRESPONSE']._serialized_start=1250
-  _globals['_SCALEAPPRESPONSE']._serialized_end=1318
-  _globals['_DELETEAPPREQUEST']._serialized_start=1320
-  _globals['_DELETEAPPREQUEST']._serialized_end=1352
-  _globals['_DELETEAPPRESPONSE']._serialized_start=1354
-  _globals['_DELETEAPPRESPONSE']._serialized_end=1373
-  _globals['_APPS']._serialized_start=1376
-  _globals['_APPS']._serialized_end=1967
+  _globals['_REPLICAINFO']._serialized_end=566
+  _globals['_LISTREPLICASRESPONSE']._serialized_start=568
+  _globals['_LISTREPLICASRESPONSE']._serialized_end=644
+  _globals['_APPLYAPPSREQUEST']._serialized_start=646
+  _globals['_APPLYAPPSREQUEST']._serialized_end=727
+  _globals['_APPCHANGE']._serialized_start=730
+  _globals['_APPCHANGE']._serialized_end=921
+  _globals['_APPCHANGE_KIND']._serialized_start=827
+  _globals['_APPCHANGE_KIND']._serialized_end=921
+  _globals['_APPLYAPPSRESPONSE']._serialized_start=923
+  _globals['_APPLYAPPSRESPONSE']._serialized_end=993
+  _globals['_LISTAPPSREQUEST']._serialized_start=995
+  _globals['_LISTAPPSREQUEST']._serialized_end=1012
+  _globals['_APPSTATUS']._serialized_start=1015
+  _globals['_APPSTATUS']._serialized_end=1146
+  _globals['_LISTAPPSRESPONSE']._serialized_start=1148
+  _globals['_LISTAPPSRESPONSE']._serialized_end=1214
+  _globals['_SCALEAPPREQUEST']._serialized_start=1216
+  _globals['_SCALEAPPREQUEST']._serialized_end=1265
+  _globals['_SCALEAPPRESPONSE']._serialized_start=1267
+  _globals['_SCALEAPPRESPONSE']._serialized_end=1335
+  _globals['_DELETEAPPREQUEST']._serialized_start=1337
+  _globals['_DELETEAPPREQUEST']._serialized_end=1369
+  _globals['_DELETEAPPRESPONSE']._serialized_start=1371
+  _globals['_DELETEAPPRESPONSE']._serialized_end=1390
+  _globals['_APPS']._serialized_start=1393
+  _globals['_APPS']._serialized_end=1984
 # @@protoc_insertion_point(module_scope)

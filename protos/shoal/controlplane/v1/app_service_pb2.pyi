@@ -39,7 +39,7 @@ class ListReplicasRequest(_message.Message):
     def __init__(self, app: _Optional[str] = ...) -> None: ...
 
 class ReplicaInfo(_message.Message):
-    __slots__ = ("app", "index", "node", "state", "restarts", "exit_code", "error", "version", "placed_at")
+    __slots__ = ("app", "index", "node", "state", "restarts", "exit_code", "error", "version", "placed_at", "address")
     APP_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,7 @@ class ReplicaInfo(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PLACED_AT_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
     app: str
     index: int
     node: str
@@ -58,7 +59,8 @@ class ReplicaInfo(_message.Message):
     error: str
     version: str
     placed_at: int
-    def __init__(self, app: _Optional[str] = ..., index: _Optional[int] = ..., node: _Optional[str] = ..., state: _Optional[str] = ..., restarts: _Optional[int] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., version: _Optional[str] = ..., placed_at: _Optional[int] = ...) -> None: ...
+    address: str
+    def __init__(self, app: _Optional[str] = ..., index: _Optional[int] = ..., node: _Optional[str] = ..., state: _Optional[str] = ..., restarts: _Optional[int] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., version: _Optional[str] = ..., placed_at: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
 
 class ListReplicasResponse(_message.Message):
     __slots__ = ("replicas",)

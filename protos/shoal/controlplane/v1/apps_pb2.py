@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n shoal/controlplane/v1/apps.proto\x12\x15shoal.controlplane.v1\"L\n\x0c\x41ppResources\x12\x12\n\ncpu_millis\x18\x01 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\x12\x12\n\npids_limit\x18\x03 \x01(\x03\"\x9e\x01\n\x10\x41ppRestartPolicy\x12:\n\x04kind\x18\x01 \x01(\x0e\x32,.shoal.controlplane.v1.AppRestartPolicy.Kind\x12\x13\n\x0bmax_retries\x18\x02 \x01(\x05\"9\n\x04Kind\x12\x0b\n\x07KIND_NO\x10\x00\x12\x13\n\x0fKIND_ON_FAILURE\x10\x01\x12\x0f\n\x0bKIND_ALWAYS\x10\x02\"3\n\x0c\x41ppPlacement\x12\x13\n\x0b\x63onstraints\x18\x01 \x03(\t\x12\x0e\n\x06spread\x18\x02 \x01(\t\"\xe3\x03\n\x07\x41ppSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x03 \x03(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x03(\t\x12\x34\n\x03\x65nv\x18\x05 \x03(\x0b\x32\'.shoal.controlplane.v1.AppSpec.EnvEntry\x12\x10\n\x08replicas\x18\x06 \x01(\x05\x12\x36\n\tresources\x18\x07 \x01(\x0b\x32#.shoal.controlplane.v1.AppResources\x12\x38\n\x07restart\x18\x08 \x01(\x0b\x32\'.shoal.controlplane.v1.AppRestartPolicy\x12\x36\n\tplacement\x18\t \x01(\x0b\x32#.shoal.controlplane.v1.AppPlacement\x12:\n\x06labels\x18\n \x03(\x0b\x32*.shoal.controlplane.v1.AppSpec.LabelsEntry\x12\x13\n\x0bpull_policy\x18\x0b \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n shoal/controlplane/v1/apps.proto\x12\x15shoal.controlplane.v1\"L\n\x0c\x41ppResources\x12\x12\n\ncpu_millis\x18\x01 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\x12\x12\n\npids_limit\x18\x03 \x01(\x03\"\x9e\x01\n\x10\x41ppRestartPolicy\x12:\n\x04kind\x18\x01 \x01(\x0e\x32,.shoal.controlplane.v1.AppRestartPolicy.Kind\x12\x13\n\x0bmax_retries\x18\x02 \x01(\x05\"9\n\x04Kind\x12\x0b\n\x07KIND_NO\x10\x00\x12\x13\n\x0fKIND_ON_FAILURE\x10\x01\x12\x0f\n\x0bKIND_ALWAYS\x10\x02\"3\n\x0c\x41ppPlacement\x12\x13\n\x0b\x63onstraints\x18\x01 \x03(\t\x12\x0e\n\x06spread\x18\x02 \x01(\t\"F\n\x07\x41ppPort\x12\x11\n\thost_port\x18\x01 \x01(\x05\x12\x16\n\x0e\x63ontainer_port\x18\x02 \x01(\x05\x12\x10\n\x08protocol\x18\x03 \x01(\t\"\xa3\x04\n\x07\x41ppSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x03 \x03(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x03(\t\x12\x34\n\x03\x65nv\x18\x05 \x03(\x0b\x32\'.shoal.controlplane.v1.AppSpec.EnvEntry\x12\x10\n\x08replicas\x18\x06 \x01(\x05\x12\x36\n\tresources\x18\x07 \x01(\x0b\x32#.shoal.controlplane.v1.AppResources\x12\x38\n\x07restart\x18\x08 \x01(\x0b\x32\'.shoal.controlplane.v1.AppRestartPolicy\x12\x36\n\tplacement\x18\t \x01(\x0b\x32#.shoal.controlplane.v1.AppPlacement\x12:\n\x06labels\x18\n \x03(\x0b\x32*.shoal.controlplane.v1.AppSpec.LabelsEntry\x12\x13\n\x0bpull_policy\x18\x0b \x01(\t\x12\x0f\n\x07network\x18\x0c \x01(\t\x12-\n\x05ports\x18\r \x03(\x0b\x32\x1e.shoal.controlplane.v1.AppPort\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,10 +43,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPRESTARTPOLICY_KIND']._serialized_end=296
   _globals['_APPPLACEMENT']._serialized_start=298
   _globals['_APPPLACEMENT']._serialized_end=349
-  _globals['_APPSPEC']._serialized_start=352
-  _globals['_APPSPEC']._serialized_end=835
-  _globals['_APPSPEC_ENVENTRY']._serialized_start=746
-  _globals['_APPSPEC_ENVENTRY']._serialized_end=788
-  _globals['_APPSPEC_LABELSENTRY']._serialized_start=790
-  _globals['_APPSPEC_LABELSENTRY']._serialized_end=835
+  _globals['_APPPORT']._serialized_start=351
+  _globals['_APPPORT']._serialized_end=421
+  _globals['_APPSPEC']._serialized_start=424
+  _globals['_APPSPEC']._serialized_end=971
+  _globals['_APPSPEC_ENVENTRY']._serialized_start=882
+  _globals['_APPSPEC_ENVENTRY']._serialized_end=924
+  _globals['_APPSPEC_LABELSENTRY']._serialized_start=926
+  _globals['_APPSPEC_LABELSENTRY']._serialized_end=971
 # @@protoc_insertion_point(module_scope)

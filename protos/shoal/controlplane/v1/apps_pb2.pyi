@@ -41,8 +41,18 @@ class AppPlacement(_message.Message):
     spread: str
     def __init__(self, constraints: _Optional[_Iterable[str]] = ..., spread: _Optional[str] = ...) -> None: ...
 
+class AppPort(_message.Message):
+    __slots__ = ("host_port", "container_port", "protocol")
+    HOST_PORT_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_PORT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    host_port: int
+    container_port: int
+    protocol: str
+    def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
+
 class AppSpec(_message.Message):
-    __slots__ = ("name", "image", "command", "args", "env", "replicas", "resources", "restart", "placement", "labels", "pull_policy")
+    __slots__ = ("name", "image", "command", "args", "env", "replicas", "resources", "restart", "placement", "labels", "pull_policy", "network", "ports")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +78,8 @@ class AppSpec(_message.Message):
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     PULL_POLICY_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
@@ -79,4 +91,6 @@ class AppSpec(_message.Message):
     placement: AppPlacement
     labels: _containers.ScalarMap[str, str]
     pull_policy: str
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., replicas: _Optional[int] = ..., resources: _Optional[_Union[AppResources, _Mapping]] = ..., restart: _Optional[_Union[AppRestartPolicy, _Mapping]] = ..., placement: _Optional[_Union[AppPlacement, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., pull_policy: _Optional[str] = ...) -> None: ...
+    network: str
+    ports: _containers.RepeatedCompositeFieldContainer[AppPort]
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., replicas: _Optional[int] = ..., resources: _Optional[_Union[AppResources, _Mapping]] = ..., restart: _Optional[_Union[AppRestartPolicy, _Mapping]] = ..., placement: _Optional[_Union[AppPlacement, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., pull_policy: _Optional[str] = ..., network: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[AppPort, _Mapping]]] = ...) -> None: ...

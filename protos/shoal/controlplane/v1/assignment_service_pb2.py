@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shoal.controlplane.v1 import apps_pb2 as shoal_dot_controlplane_dot_v1_dot_apps__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.shoal/controlplane/v1/assignment_service.proto\x12\x15shoal.controlplane.v1\x1a shoal/controlplane/v1/apps.proto\"*\n\x17WatchAssignmentsRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"g\n\nAssignment\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0f\n\x07version\x18\x03 \x01(\t\x12,\n\x04spec\x18\x04 \x01(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\"y\n\x11\x41ssignmentsUpdate\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\x33\n\x08\x61ssigned\x18\x02 \x03(\x0b\x32!.shoal.controlplane.v1.Assignment\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12\x10\n\x08revision\x18\x04 \x01(\x03\"\x95\x01\n\rReplicaStatus\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x11\n\texit_code\x18\x05 \x01(\x05\x12\x10\n\x08restarts\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x08 \x01(\t\"^\n\x13ReportStatusRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x36\n\x08replicas\x18\x02 \x03(\x0b\x32$.shoal.controlplane.v1.ReplicaStatus\"\x16\n\x14ReportStatusResponse2\xe6\x01\n\x0b\x41ssignments\x12n\n\x10WatchAssignments\x12..shoal.controlplane.v1.WatchAssignmentsRequest\x1a(.shoal.controlplane.v1.AssignmentsUpdate0\x01\x12g\n\x0cReportStatus\x12*.shoal.controlplane.v1.ReportStatusRequest\x1a+.shoal.controlplane.v1.ReportStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.shoal/controlplane/v1/assignment_service.proto\x12\x15shoal.controlplane.v1\x1a shoal/controlplane/v1/apps.proto\"*\n\x17WatchAssignmentsRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"g\n\nAssignment\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0f\n\x07version\x18\x03 \x01(\t\x12,\n\x04spec\x18\x04 \x01(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\"y\n\x11\x41ssignmentsUpdate\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\x33\n\x08\x61ssigned\x18\x02 \x03(\x0b\x32!.shoal.controlplane.v1.Assignment\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12\x10\n\x08revision\x18\x04 \x01(\x03\"\xa6\x01\n\rReplicaStatus\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x11\n\texit_code\x18\x05 \x01(\x05\x12\x10\n\x08restarts\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x08 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\"^\n\x13ReportStatusRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x36\n\x08replicas\x18\x02 \x03(\x0b\x32$.shoal.controlplane.v1.ReplicaStatus\"\x16\n\x14ReportStatusResponse2\xe6\x01\n\x0b\x41ssignments\x12n\n\x10WatchAssignments\x12..shoal.controlplane.v1.WatchAssignmentsRequest\x1a(.shoal.controlplane.v1.AssignmentsUpdate0\x01\x12g\n\x0cReportStatus\x12*.shoal.controlplane.v1.ReportStatusRequest\x1a+.shoal.controlplane.v1.ReportStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,11 +39,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASSIGNMENTSUPDATE']._serialized_start=256
   _globals['_ASSIGNMENTSUPDATE']._serialized_end=377
   _globals['_REPLICASTATUS']._serialized_start=380
-  _globals['_REPLICASTATUS']._serialized_end=529
-  _globals['_REPORTSTATUSREQUEST']._serialized_start=531
-  _globals['_REPORTSTATUSREQUEST']._serialized_end=625
-  _globals['_REPORTSTATUSRESPONSE']._serialized_start=627
-  _globals['_REPORTSTATUSRESPONSE']._serialized_end=649
-  _globals['_ASSIGNMENTS']._serialized_start=652
-  _globals['_ASSIGNMENTS']._serialized_end=882
+  _globals['_REPLICASTATUS']._serialized_end=546
+  _globals['_REPORTSTATUSREQUEST']._serialized_start=548
+  _globals['_REPORTSTATUSREQUEST']._serialized_end=642
+  _globals['_REPORTSTATUSRESPONSE']._serialized_start=644
+  _globals['_REPORTSTATUSRESPONSE']._serialized_end=666
+  _globals['_ASSIGNMENTS']._serialized_start=669
+  _globals['_ASSIGNMENTS']._serialized_end=899
 # @@protoc_insertion_point(module_scope)

@@ -38,7 +38,7 @@ class AssignmentsUpdate(_message.Message):
     def __init__(self, full: _Optional[bool] = ..., assigned: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., removed: _Optional[_Iterable[str]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class ReplicaStatus(_message.Message):
-    __slots__ = ("app", "index", "version", "state", "exit_code", "restarts", "error", "container_id")
+    __slots__ = ("app", "index", "version", "state", "exit_code", "restarts", "error", "container_id", "address")
     APP_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class ReplicaStatus(_message.Message):
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
     app: str
     index: int
     version: str
@@ -55,7 +56,8 @@ class ReplicaStatus(_message.Message):
     restarts: int
     error: str
     container_id: str
-    def __init__(self, app: _Optional[str] = ..., index: _Optional[int] = ..., version: _Optional[str] = ..., state: _Optional[str] = ..., exit_code: _Optional[int] = ..., restarts: _Optional[int] = ..., error: _Optional[str] = ..., container_id: _Optional[str] = ...) -> None: ...
+    address: str
+    def __init__(self, app: _Optional[str] = ..., index: _Optional[int] = ..., version: _Optional[str] = ..., state: _Optional[str] = ..., exit_code: _Optional[int] = ..., restarts: _Optional[int] = ..., error: _Optional[str] = ..., container_id: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class ReportStatusRequest(_message.Message):
     __slots__ = ("node_id", "replicas")

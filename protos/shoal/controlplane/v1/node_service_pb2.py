@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(shoal/controlplane/v1/node_service.proto\x12\x15shoal.controlplane.v1\"0\n\x11RemoveNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x14\n\x12RemoveNodeResponse\" \n\x10\x44rainNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\"S\n\x11\x44rainNodeResponse\x12/\n\x04node\x18\x01 \x01(\x0b\x32!.shoal.controlplane.v1.NodeStatus\x12\r\n\x05moved\x18\x02 \x01(\x05\"\xe6\x01\n\x13RegisterNodeRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x12\n\ncpu_millis\x18\x04 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x46\n\x06labels\x18\x06 \x03(\x0b\x32\x36.shoal.controlplane.v1.RegisterNodeRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\x14RegisterNodeResponse\x12\r\n\x05lease\x18\x01 \x01(\x03\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\x05\x12\x0e\n\x06subnet\x18\x03 \x01(\t\"2\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05lease\x18\x02 \x01(\x03\"\x13\n\x11HeartbeatResponse\"\x12\n\x10ListNodesRequest\"\xd3\x02\n\nNodeStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x13\n\x0bschedulable\x18\x05 \x01(\x08\x12\x12\n\ncpu_millis\x18\x06 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x07 \x01(\x03\x12\x1c\n\x14\x61llocated_cpu_millis\x18\x08 \x01(\x03\x12\x1e\n\x16\x61llocated_memory_bytes\x18\t \x01(\x03\x12=\n\x06labels\x18\n \x03(\x0b\x32-.shoal.controlplane.v1.NodeStatus.LabelsEntry\x12\x10\n\x08replicas\x18\x0b \x01(\x05\x12\x0e\n\x06subnet\x18\x0c \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x11ListNodesResponse\x12\x30\n\x05nodes\x18\x01 \x03(\x0b\x32!.shoal.controlplane.v1.NodeStatus\":\n\x15SetSchedulableRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x13\n\x0bschedulable\x18\x02 \x01(\x08\"I\n\x16SetSchedulableResponse\x12/\n\x04node\x18\x01 \x01(\x0b\x32!.shoal.controlplane.v1.NodeStatus2\xe2\x04\n\x05Nodes\x12g\n\x0cRegisterNode\x12*.shoal.controlplane.v1.RegisterNodeRequest\x1a+.shoal.controlplane.v1.RegisterNodeResponse\x12^\n\tHeartbeat\x12\'.shoal.controlplane.v1.HeartbeatRequest\x1a(.shoal.controlplane.v1.HeartbeatResponse\x12^\n\tListNodes\x12\'.shoal.controlplane.v1.ListNodesRequest\x1a(.shoal.controlplane.v1.ListNodesResponse\x12m\n\x0eSetSchedulable\x12,.shoal.controlplane.v1.SetSchedulableRequest\x1a-.shoal.controlplane.v1.SetSchedulableResponse\x12^\n\tDrainNode\x12\'.shoal.controlplane.v1.DrainNodeRequest\x1a(.shoal.controlplane.v1.DrainNodeResponse\x12\x61\n\nRemoveNode\x12(.shoal.controlplane.v1.RemoveNodeRequest\x1a).shoal.controlplane.v1.RemoveNodeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(shoal/controlplane/v1/node_service.proto\x12\x15shoal.controlplane.v1\"0\n\x11RemoveNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x14\n\x12RemoveNodeResponse\" \n\x10\x44rainNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\"S\n\x11\x44rainNodeResponse\x12/\n\x04node\x18\x01 \x01(\x0b\x32!.shoal.controlplane.v1.NodeStatus\x12\r\n\x05moved\x18\x02 \x01(\x05\"\xf7\x01\n\x13RegisterNodeRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x12\n\ncpu_millis\x18\x04 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x46\n\x06labels\x18\x06 \x03(\x0b\x32\x36.shoal.controlplane.v1.RegisterNodeRequest.LabelsEntry\x12\x0f\n\x07node_ip\x18\x07 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"{\n\x14RegisterNodeResponse\x12\r\n\x05lease\x18\x01 \x01(\x03\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\x05\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x14\n\x0c\x63luster_cidr\x18\x04 \x01(\t\x12\x0f\n\x07routing\x18\x05 \x01(\t\"2\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05lease\x18\x02 \x01(\x03\"\x13\n\x11HeartbeatResponse\"\x12\n\x10ListNodesRequest\"\xe4\x02\n\nNodeStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x13\n\x0bschedulable\x18\x05 \x01(\x08\x12\x12\n\ncpu_millis\x18\x06 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x07 \x01(\x03\x12\x1c\n\x14\x61llocated_cpu_millis\x18\x08 \x01(\x03\x12\x1e\n\x16\x61llocated_memory_bytes\x18\t \x01(\x03\x12=\n\x06labels\x18\n \x03(\x0b\x32-.shoal.controlplane.v1.NodeStatus.LabelsEntry\x12\x10\n\x08replicas\x18\x0b \x01(\x05\x12\x0e\n\x06subnet\x18\x0c \x01(\t\x12\x0f\n\x07node_ip\x18\r \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x11ListNodesResponse\x12\x30\n\x05nodes\x18\x01 \x03(\x0b\x32!.shoal.controlplane.v1.NodeStatus\":\n\x15SetSchedulableRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x13\n\x0bschedulable\x18\x02 \x01(\x08\"I\n\x16SetSchedulableResponse\x12/\n\x04node\x18\x01 \x01(\x0b\x32!.shoal.controlplane.v1.NodeStatus2\xe2\x04\n\x05Nodes\x12g\n\x0cRegisterNode\x12*.shoal.controlplane.v1.RegisterNodeRequest\x1a+.shoal.controlplane.v1.RegisterNodeResponse\x12^\n\tHeartbeat\x12\'.shoal.controlplane.v1.HeartbeatRequest\x1a(.shoal.controlplane.v1.HeartbeatResponse\x12^\n\tListNodes\x12\'.shoal.controlplane.v1.ListNodesRequest\x1a(.shoal.controlplane.v1.ListNodesResponse\x12m\n\x0eSetSchedulable\x12,.shoal.controlplane.v1.SetSchedulableRequest\x1a-.shoal.controlplane.v1.SetSchedulableResponse\x12^\n\tDrainNode\x12\'.shoal.controlplane.v1.DrainNodeRequest\x1a(.shoal.controlplane.v1.DrainNodeResponse\x12\x61\n\nRemoveNode\x12(.shoal.controlplane.v1.RemoveNodeRequest\x1a).shoal.controlplane.v1.RemoveNodeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,27 +44,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DRAINNODERESPONSE']._serialized_start=173
   _globals['_DRAINNODERESPONSE']._serialized_end=256
   _globals['_REGISTERNODEREQUEST']._serialized_start=259
-  _globals['_REGISTERNODEREQUEST']._serialized_end=489
-  _globals['_REGISTERNODEREQUEST_LABELSENTRY']._serialized_start=444
-  _globals['_REGISTERNODEREQUEST_LABELSENTRY']._serialized_end=489
-  _globals['_REGISTERNODERESPONSE']._serialized_start=491
-  _globals['_REGISTERNODERESPONSE']._serialized_end=575
-  _globals['_HEARTBEATREQUEST']._serialized_start=577
-  _globals['_HEARTBEATREQUEST']._serialized_end=627
-  _globals['_HEARTBEATRESPONSE']._serialized_start=629
-  _globals['_HEARTBEATRESPONSE']._serialized_end=648
-  _globals['_LISTNODESREQUEST']._serialized_start=650
-  _globals['_LISTNODESREQUEST']._serialized_end=668
-  _globals['_NODESTATUS']._serialized_start=671
-  _globals['_NODESTATUS']._serialized_end=1010
-  _globals['_NODESTATUS_LABELSENTRY']._serialized_start=444
-  _globals['_NODESTATUS_LABELSENTRY']._serialized_end=489
-  _globals['_LISTNODESRESPONSE']._serialized_start=1012
-  _globals['_LISTNODESRESPONSE']._serialized_end=1081
-  _globals['_SETSCHEDULABLEREQUEST']._serialized_start=1083
-  _globals['_SETSCHEDULABLEREQUEST']._serialized_end=1141
-  _globals['_SETSCHEDULABLERESPONSE']._serialized_start=1143
-  _globals['_SETSCHEDULABLERESPONSE']._serialized_end=1216
-  _globals['_NODES']._serialized_start=1219
-  _globals['_NODES']._serialized_end=1829
+  _globals['_REGISTERNODEREQUEST']._serialized_end=506
+  _globals['_REGISTERNODEREQUEST_LABELSENTRY']._serialized_start=461
+  _globals['_REGISTERNODEREQUEST_LABELSENTRY']._serialized_end=506
+  _globals['_REGISTERNODERESPONSE']._serialized_start=508
+  _globals['_REGISTERNODERESPONSE']._serialized_end=631
+  _globals['_HEARTBEATREQUEST']._serialized_start=633
+  _globals['_HEARTBEATREQUEST']._serialized_end=683
+  _globals['_HEARTBEATRESPONSE']._serialized_start=685
+  _globals['_HEARTBEATRESPONSE']._serialized_end=704
+  _globals['_LISTNODESREQUEST']._serialized_start=706
+  _globals['_LISTNODESREQUEST']._serialized_end=724
+  _globals['_NODESTATUS']._serialized_start=727
+  _globals['_NODESTATUS']._serialized_end=1083
+  _globals['_NODESTATUS_LABELSENTRY']._serialized_start=461
+  _globals['_NODESTATUS_LABELSENTRY']._serialized_end=506
+  _globals['_LISTNODESRESPONSE']._serialized_start=1085
+  _globals['_LISTNODESRESPONSE']._serialized_end=1154
+  _globals['_SETSCHEDULABLEREQUEST']._serialized_start=1156
+  _globals['_SETSCHEDULABLEREQUEST']._serialized_end=1214
+  _globals['_SETSCHEDULABLERESPONSE']._serialized_start=1216
+  _globals['_SETSCHEDULABLERESPONSE']._serialized_end=1289
+  _globals['_NODES']._serialized_start=1292
+  _globals['_NODES']._serialized_end=1902
 # @@protoc_insertion_point(module_scope)

@@ -33,7 +33,7 @@ class DrainNodeResponse(_message.Message):
     def __init__(self, node: _Optional[_Union[NodeStatus, _Mapping]] = ..., moved: _Optional[int] = ...) -> None: ...
 
 class RegisterNodeRequest(_message.Message):
-    __slots__ = ("node_id", "name", "address", "cpu_millis", "memory_bytes", "labels")
+    __slots__ = ("node_id", "name", "address", "cpu_millis", "memory_bytes", "labels", "node_ip")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,23 +47,29 @@ class RegisterNodeRequest(_message.Message):
     CPU_MILLIS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     name: str
     address: str
     cpu_millis: int
     memory_bytes: int
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, node_id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., cpu_millis: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    node_ip: str
+    def __init__(self, node_id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., cpu_millis: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., node_ip: _Optional[str] = ...) -> None: ...
 
 class RegisterNodeResponse(_message.Message):
-    __slots__ = ("lease", "heartbeat_interval_ms", "subnet")
+    __slots__ = ("lease", "heartbeat_interval_ms", "subnet", "cluster_cidr", "routing")
     LEASE_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     SUBNET_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_CIDR_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
     lease: int
     heartbeat_interval_ms: int
     subnet: str
-    def __init__(self, lease: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., subnet: _Optional[str] = ...) -> None: ...
+    cluster_cidr: str
+    routing: str
+    def __init__(self, lease: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., subnet: _Optional[str] = ..., cluster_cidr: _Optional[str] = ..., routing: _Optional[str] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("node_id", "lease")
@@ -82,7 +88,7 @@ class ListNodesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("id", "name", "address", "state", "schedulable", "cpu_millis", "memory_bytes", "allocated_cpu_millis", "allocated_memory_bytes", "labels", "replicas", "subnet")
+    __slots__ = ("id", "name", "address", "state", "schedulable", "cpu_millis", "memory_bytes", "allocated_cpu_millis", "allocated_memory_bytes", "labels", "replicas", "subnet", "node_ip")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +108,7 @@ class NodeStatus(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     SUBNET_FIELD_NUMBER: _ClassVar[int]
+    NODE_IP_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     address: str
@@ -114,7 +121,8 @@ class NodeStatus(_message.Message):
     labels: _containers.ScalarMap[str, str]
     replicas: int
     subnet: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., state: _Optional[str] = ..., schedulable: _Optional[bool] = ..., cpu_millis: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., allocated_cpu_millis: _Optional[int] = ..., allocated_memory_bytes: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., replicas: _Optional[int] = ..., subnet: _Optional[str] = ...) -> None: ...
+    node_ip: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., state: _Optional[str] = ..., schedulable: _Optional[bool] = ..., cpu_millis: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., allocated_cpu_millis: _Optional[int] = ..., allocated_memory_bytes: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., replicas: _Optional[int] = ..., subnet: _Optional[str] = ..., node_ip: _Optional[str] = ...) -> None: ...
 
 class ListNodesResponse(_message.Message):
     __slots__ = ("nodes",)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shoal.controlplane.v1 import apps_pb2 as shoal_dot_controlplane_dot_v1_dot_apps__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cshoal/state/v1/records.proto\x12\x0eshoal.state.v1\x1a shoal/controlplane/v1/apps.proto\"\x84\x02\n\nNodeRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x12\n\ncpu_millis\x18\x04 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x36\n\x06labels\x18\x06 \x03(\x0b\x32&.shoal.state.v1.NodeRecord.LabelsEntry\x12\x13\n\x0bschedulable\x18\x07 \x01(\x08\x12\x15\n\rregistered_at\x18\x08 \x01(\x03\x12\x0e\n\x06subnet\x18\t \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"r\n\tAppRecord\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x03\x12\x12\n\nupdated_at\x18\x04 \x01(\x03\"\x8d\x01\n\x0fPlacementRecord\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x12\n\ncpu_millis\x18\x04 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x12\n\ncreated_at\x18\x07 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cshoal/state/v1/records.proto\x12\x0eshoal.state.v1\x1a shoal/controlplane/v1/apps.proto\"\x95\x02\n\nNodeRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x12\n\ncpu_millis\x18\x04 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x36\n\x06labels\x18\x06 \x03(\x0b\x32&.shoal.state.v1.NodeRecord.LabelsEntry\x12\x13\n\x0bschedulable\x18\x07 \x01(\x08\x12\x15\n\rregistered_at\x18\x08 \x01(\x03\x12\x0e\n\x06subnet\x18\t \x01(\t\x12\x0f\n\x07node_ip\x18\n \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"r\n\tAppRecord\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.shoal.controlplane.v1.AppSpec\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x03\x12\x12\n\nupdated_at\x18\x04 \x01(\x03\"\xa1\x01\n\x0fPlacementRecord\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x12\n\ncpu_millis\x18\x04 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x03\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x12\n\ncreated_at\x18\x07 \x01(\x03\x12\x12\n\nhost_ports\x18\x08 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,11 +35,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODERECORD_LABELSENTRY']._loaded_options = None
   _globals['_NODERECORD_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_NODERECORD']._serialized_start=83
-  _globals['_NODERECORD']._serialized_end=343
-  _globals['_NODERECORD_LABELSENTRY']._serialized_start=298
-  _globals['_NODERECORD_LABELSENTRY']._serialized_end=343
-  _globals['_APPRECORD']._serialized_start=345
-  _globals['_APPRECORD']._serialized_end=459
-  _globals['_PLACEMENTRECORD']._serialized_start=462
-  _globals['_PLACEMENTRECORD']._serialized_end=603
+  _globals['_NODERECORD']._serialized_end=360
+  _globals['_NODERECORD_LABELSENTRY']._serialized_start=315
+  _globals['_NODERECORD_LABELSENTRY']._serialized_end=360
+  _globals['_APPRECORD']._serialized_start=362
+  _globals['_APPRECORD']._serialized_end=476
+  _globals['_PLACEMENTRECORD']._serialized_start=479
+  _globals['_PLACEMENTRECORD']._serialized_end=640
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Network between containers on two hosts against the same between the two hosts themselves.
+
+`clusterctl up --hosts 2` (host-gw routing by default, `--routing vxlan` for the overlay): a
+server replica on host 1, a client replica on host 2. The same busybox server and client also run
+directly in the two hosts' network namespaces. Interleaved rounds measure throughput (a 256 MiB
+HTTP download of zeros from a CGI, timed by busybox `time` inside the client) and latency (ping
+round trips). Target for host-gw: container throughput >= 0.9x the hosts'.
+
+    sudo .venv/bin/python bench/network.py [--rounds 5] [--routing host-gw|vxlan]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+
+from common import LocalCluster
+
+MIB = 256
+CGI = ("#!/bin/sh\necho Content-Type: application/octet-stream\necho\n"
+       f"exec dd if=/dev/zero bs=1048576 count={MIB} 2>/dev/null\n")
+SERVER = ("mkdir -p /www/cgi-bin && printf '%s' > /www/cgi-bin/zero && chmod +x /www/cgi-bin/zero && "
+          "exec httpd -f -p 8000 -h /www")
+APPS = """name: server
+image: busybox:local
+placement: {{constraints: ["node.name == h1"]}}
+command: ["sh", "-c", {server}]
+---
+name: client
+image: busybox:local
+placement: {{constraints: ["node.name == h2"]}}
+command: ["sleep", "100000"]
+"""
+DOWNLOAD = "busybox time -p busybox wget -q -O /dev/null http://{address}:8000/cgi-bin/zero"
+
+
+def seconds(time_output: str) -> float:
+    match = re.search(r"real\s+([\d.]+)", time_output)
+    if not match:
+        raise RuntimeError(f"no timing in: {time_output!r}")
+    return float(match.group(1))
+
+
+def rtt(ping_output: str) -> float:
+    match = re.search(r"min/avg/max = [\d.]+/([\d.]+)/", ping_output)
+    if not match:
+        raise RuntimeError(f"no round trips in: {ping_output!r}")
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--routing", choices=("host-gw", "vxlan"), default="host-gw")
+    args = parser.parse_args()
+    with LocalCluster(2, "--network-routing", args.routing) as cluster:
+        network = cluster.record["network"]
+        host_ns = [["nsenter", f"--net=/run/netns/{ns}", "--"] for ns in network["namespaces"]]
+        server_address = network["addresses"][0]
+        cluster.deploy(APPS.format(server=json.dumps(SERVER % CGI.replace("\n", "\\n"))))
+        replicas = {r["app"]: r for r in json.loads(cluster.ctl("get", "containers", "-o", "json"))}
+        container_address = replicas["server"]["address"]
+        with tempfile.TemporaryDirectory(prefix="shoal-bench-net-") as www:
+            os.makedirs(os.path.join(www, "cgi-bin"))
+            script = os.path.join(www, "cgi-bin", "zero")
+            with open(script, "w") as f:
+                f.write(CGI)
+            os.chmod(script, 0o755)
+            host_server = subprocess.Popen([*host_ns[0], "busybox", "httpd", "-f", "-p", "8000", "-h", www])
+            try:
+                time.sleep(0.3)
+                hosts_mb, containers_mb, hosts_rtt, containers_rtt = [], [], [], []
+                for _ in range(args.rounds):
+                    done = subprocess.run([*host_ns[1], "sh", "-c", DOWNLOAD.format(address=server_address)],
+                                          capture_output=True, text=True, check=True)
+                    hosts_mb.append(MIB / seconds(done.stderr))
+                    out = cluster.ctl("exec", "client.0", "sh", "-c",
+                                      DOWNLOAD.format(address=container_address) + " 2>&1")
+                    containers_mb.append(MIB / seconds(out))
+                    done = subprocess.run([*host_ns[1], "busybox", "ping", "-q", "-c", "200", "-i", "0.005",
+                                           server_address], capture_output=True, text=True, check=True)
+                    hosts_rtt.append(rtt(done.stdout))
+                    out = cluster.ctl("exec", "client.0", "ping", "-q", "-c", "200", "-i", "0.005",
+                                      container_address)
+                    containers_rtt.append(rtt(out))
+            finally:
+                host_server.kill()
+                host_server.wait()
+    throughput = statistics.median(containers_mb) / statistics.median(hosts_mb)
+    latency = statistics.median(containers_rtt) / statistics.median(hosts_rtt)
+    print(f"two hosts, {args.routing} routing, {args.rounds} interleaved rounds (medians)")
+    print(f"  throughput host → host            {statistics.median(hosts_mb):8.1f} MiB/s")
+    print(f"  throughput container → container  {statistics.median(containers_mb):8.1f} MiB/s")
+    print(f"  ratio containers / hosts          {throughput:8.2f}x   (target >= 0.90x for host-gw)")
+    print(f"  round trip host ↔ host            {statistics.median(hosts_rtt) * 1000:8.1f} µs")
+    print(f"  round trip container ↔ container  {statistics.median(containers_rtt) * 1000:8.1f} µs")
+    print(f"  ratio containers / hosts          {latency:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Container networking on one host, with the real kernel: the bridge, addresses, /etc files, names,
+published ports (from the host, conflicts), network modes, an agent restart, and a clean stop."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import urllib.request
+
+from tests.integration.harness import AgentProcess, eventually, free_port
+
+# A web server whose /cgi-bin/ip answers with the caller's address as the server sees it.
+WHO = ("mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' "
+       "> /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && echo ok > /www/index.html && exec httpd -f -p 80 -h /www")
+
+
+def callers(out: str) -> list[str]:
+    """The addresses /cgi-bin/ip answered with (httpd listens dual-stack: `[::ffff:10.0.0.2]`)."""
+    return [line.removeprefix("[::ffff:").removesuffix("]") for line in out.splitlines() if line.startswith("[::ffff:")]
+
+
+def inspect(agent: AgentProcess, name: str) -> dict:  # type: ignore[type-arg]
+    [found] = agent.cli_json("inspect", name)  # type: ignore[misc]
+    return found  # type: ignore[no-any-return]
+
+
+def gateway(agent: AgentProcess) -> str:
+    return str(ipaddress.IPv4Network(agent.subnet).network_address + 1)
+
+
+def nat_rules(agent: AgentProcess) -> list[str]:
+    done = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True, text=True, check=True)
+    return [line for line in done.stdout.splitlines() if agent.bridge in line]
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode().strip())
+
+
+def test_bridged_containers_get_an_address_their_files_and_reach_each_other_by_name(agent: AgentProcess) -> None:
+    assert agent.cli("run", "-d", "--name", "srv", "busybox:test", "sh", "-c", WHO).code == 0
+    server = inspect(agent, "srv")
+    assert ipaddress.IPv4Address(server["ip_address"]) in ipaddress.IPv4Network(agent.subnet)
+    script = ("ip -4 -o addr show eth0 | awk '{print $4}'; cat /etc/resolv.conf /etc/hosts; "
+              "until wget -q -O- http://srv/cgi-bin/ip; do sleep 0.1; done; ip route")
+    result = agent.cli("run", "--rm", "--hostname", "client", "busybox:test", "sh", "-c", script)
+    assert result.code == 0, result.err
+    own = result.out.splitlines()[0].split("/")[0]
+    assert ipaddress.IPv4Address(own) in ipaddress.IPv4Network(agent.subnet) and own != server["ip_address"]
+    assert f"nameserver {gateway(agent)}" in result.out and f"{own}\tclient" in result.out
+    assert callers(result.out) == [own]  # the server saw the client's own address: no NAT on the bridge
+    assert f"default via {gateway(agent)} dev eth0" in result.out
+    assert agent.cli("rm", "-f", "srv").code == 0
+
+
+def test_published_ports_reach_the_container_and_conflicts_are_refused(agent: AgentProcess) -> None:
+    port = free_port()
+    assert agent.cli("run", "-d", "--name", "pub", "-p", f"{port}:80", "busybox:test", "sh", "-c", WHO).code == 0
+    address = inspect(agent, "pub")["ip_address"]
+    assert any(f"--dport {port} -j DNAT --to-destination {address}:80" in rule for rule in nat_rules(agent))
+    url = f"http://{gateway(agent)}:{port}/index.html"  # any of the host's own addresses
+    eventually(lambda: _answers(url))
+    assert fetch(url) == "ok"
+    taken = agent.cli("run", "-d", "--name", "again", "-p", f"{port}:80", "busybox:test", "sleep", "9")
+    assert taken.code == 125 and f"host port {port}/tcp is already published by container pub" in taken.err
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        refused = agent.cli("run", "-d", "--name", "busy", "-p", f"{busy}:80", "busybox:test", "sleep", "9")
+        assert refused.code == 125 and f"host port {busy}/tcp is in use on this host" in refused.err
+    for name in ("pub", "again", "busy"):
+        agent.cli("rm", "-f", name)
+    eventually(lambda: not any(f"--dport {port} " in rule for rule in nat_rules(agent)))
+
+
+def _answers(url: str) -> bool:
+    try:
+        fetch(url)
+        return True
+    except OSError:
+        return False
+
+
+def test_network_modes(agent: AgentProcess) -> None:
+    none = agent.cli("run", "--rm", "--network", "none", "busybox:test", "ip", "-o", "link")
+    assert none.code == 0 and [line.split(":")[1].strip() for line in none.out.splitlines()] == ["lo"]
+    host = agent.cli("run", "--rm", "--network", "host", "busybox:test", "ip", "-o", "link")
+    assert host.code == 0 and agent.bridge in host.out
+    refused = agent.cli("run", "--rm", "--network", "host", "-p", "80:80", "busybox:test", "true")
+    assert refused.code == 125 and "published in bridge network mode only" in refused.err
+
+
+def test_an_agent_restart_keeps_addresses_and_ports_without_duplicates(fresh_agent: AgentProcess) -> None:
+    agent = fresh_agent
+    port = free_port()
+    assert agent.cli("run", "-d", "--name", "kept", "-p", f"{port}:80", "busybox:test", "sh", "-c", WHO).code == 0
+    before = inspect(agent, "kept")
+    eventually(lambda: _answers(f"http://{gateway(agent)}:{port}/"))
+    agent.kill_agent(signal.SIGKILL)
+    agent.start()
+    after = inspect(agent, "kept")
+    assert (after["pid"], after["ip_address"]) == (before["pid"], before["ip_address"])
+    assert len([rule for rule in nat_rules(agent) if f"--dport {port} " in rule]) == 1
+    assert len([rule for rule in nat_rules(agent) if rule.startswith("-A POSTROUTING")]) == 1
+    assert fetch(f"http://{gateway(agent)}:{port}/index.html") == "ok"
+    other = agent.cli("run", "--rm", "busybox:test", "sh", "-c", "ip -4 -o addr show eth0")
+    assert before["ip_address"] + "/" not in other.out  # the lease survived the restart
+    # A crashed container's address and port are given back.
+    assert agent.cli("kill", "kept").code == 0
+    eventually(lambda: inspect(agent, "kept")["state"] == "CONTAINER_STATE_EXITED")
+    assert inspect(agent, "kept").get("ip_address", "") == ""
+    eventually(lambda: not any(f"--dport {port} " in rule for rule in nat_rules(agent)))
+
+
+def test_a_clean_stop_removes_the_network_once_no_container_is_attached(fresh_agent: AgentProcess) -> None:
+    agent = fresh_agent
+    assert agent.cli("run", "-d", "--name", "stays", "busybox:test", "sleep", "300").code == 0
+    agent.kill_agent(signal.SIGTERM)
+    assert os.path.exists(f"/sys/class/net/{agent.bridge}")  # its container still runs, and needs it
+    agent.start()
+    assert agent.cli("rm", "-f", "stays").code == 0
+    agent.kill_agent(signal.SIGTERM)
+    assert not os.path.exists(f"/sys/class/net/{agent.bridge}")
+    assert nat_rules(agent) == []
+    assert not os.path.exists(os.path.join(agent.state_dir, "network.json"))
+    agent.start()  # for the fixture's teardown
+    assert json.loads(agent.cli("ps", "-a", "-o", "json").out) == []
