@@ -158,9 +158,13 @@ class NetworkManager:
                 await self.links.delete_link(links.vxlan_name(self.bridge))
             await self._apply_rules()
             if self.dns is None:
-                self.dns = await dns.serve(str(subnet.gateway), self.lookup, self._upstreams)
-            log.info("container network: bridge %s, subnet %s, gateway and DNS %s, MTU %d, routing %s",
-                     self.bridge, subnet, subnet.gateway, self.mtu, self.view.routing)
+                try:
+                    self.dns = await dns.serve(str(subnet.gateway), self.lookup, self._upstreams)
+                except OSError as e:  # containers then get the host's resolvers, and no names
+                    log.error("the DNS server cannot listen on %s:53 (%s): containers use the host's resolvers "
+                              "and cluster names do not resolve", subnet.gateway, e.strerror)
+            log.info("container network: bridge %s, subnet %s, gateway %s, DNS %s, MTU %d, routing %s",
+                     self.bridge, subnet, subnet.gateway, "on" if self.dns else "off", self.mtu, self.view.routing)
 
     async def _close_dns(self) -> None:
         if self.dns is not None:
@@ -210,7 +214,7 @@ class NetworkManager:
         self._veths = (self._veths + 1) % 256
         launch = {"veth": f"sh{container_id[:8]}{self._veths:02x}", "bridge": self.bridge, "address": address,
                   "prefix": self.subnet.network.prefixlen, "gateway": str(self.subnet.gateway), "mtu": self.mtu}
-        return Attachment(address, launch, str(self.subnet.gateway))
+        return Attachment(address, launch, str(self.subnet.gateway) if self.dns else "")
 
     def _check_ports(self, container_id: str, ports: tuple[PortMapping, ...]) -> None:
         for mapping in ports:

@@ -31,7 +31,7 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0, every: float = 
         time.sleep(every)
 
 
-_subnets = itertools.count()
+_subnets = itertools.count(secrets.randbelow(50 * 256))  # test sessions and benchmarks may run side by side
 
 
 def next_subnet() -> str:

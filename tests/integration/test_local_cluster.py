@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from cli.local import cgroup_parent
-from tests.integration.conftest import SESSION_CGROUPS
+from tests.integration.conftest import SESSION_BRIDGES, SESSION_CGROUPS
 from tests.integration.harness import ENV, ROOT
 
 BIN = os.path.dirname(sys.executable)
@@ -21,6 +21,7 @@ def clusterctl(env: dict[str, str], *args: str, timeout: float = 120) -> subproc
 def test_up_deploy_down(test_root: str) -> None:
     state = os.path.join(test_root, "up")
     SESSION_CGROUPS.add(cgroup_parent(state))
+    SESSION_BRIDGES.add("shoal0")  # the agent's default bridge, on this host
     env = {**ENV, "SHOAL_CONFIG": os.path.join(test_root, "up-config.yaml"), "PATH": f"{BIN}:{ENV['PATH']}"}
     env.pop("SHOAL_SERVER", None)
     try:
@@ -33,7 +34,11 @@ def test_up_deploy_down(test_root: str) -> None:
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         containers = clusterctl(env, "get", "containers").stdout
         assert containers.count("running") == 5  # web x3, worker x2
+        names = clusterctl(env, "exec", "worker.0", "nslookup", "web")
+        assert names.returncode == 0 and names.stdout.count("Address: 10.244.") == 3, names.stdout + names.stderr
     finally:
         down = clusterctl(env, "down", "--state-dir", state)
     assert down.returncode == 0, down.stderr
     assert not os.path.exists(state) and not os.path.exists(env["SHOAL_CONFIG"])
+    assert not os.path.exists("/sys/class/net/shoal0")
+    assert "shoal0" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout

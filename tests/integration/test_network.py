@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -85,6 +86,30 @@ def _answers(url: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_a_subnet_overlapping_the_hosts_networks_is_refused_with_the_reason(test_root: str, busybox_tar: str) -> None:
+    from tests.integration.conftest import make_agent
+
+    other = "sto" + secrets.token_hex(4)  # a network of the host's own, inside the agent's subnet
+    subprocess.run(["ip", "link", "add", other, "type", "bridge"], check=True)  # any link with an address
+    try:
+        subprocess.run(["ip", "addr", "add", "10.199.77.1/24", "dev", other], check=True)
+        subprocess.run(["ip", "link", "set", other, "up"], check=True)
+        agent = make_agent(test_root)
+        agent.subnet = "10.199.0.0/16"
+        agent.start()
+        try:
+            assert agent.cli("image", "import", busybox_tar).code == 0
+            refused = agent.cli("run", "--rm", "busybox:test", "true")
+            assert refused.code == 125, refused.err
+            assert (f"the container subnet 10.199.0.0/16 overlaps the host's network 10.199.77.0/24 on {other}"
+                    in refused.err)
+            assert agent.cli("run", "--rm", "--network", "none", "busybox:test", "true").code == 0
+        finally:
+            agent.destroy()
+    finally:
+        subprocess.run(["ip", "link", "del", other], check=True)
 
 
 def test_network_modes(agent: AgentProcess) -> None:
