@@ -80,6 +80,32 @@ def test_published_ports_reach_the_container_and_conflicts_are_refused(agent: Ag
     eventually(lambda: not any(f"--dport {port} " in rule for rule in nat_rules(agent)))
 
 
+UDP_ECHO = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', 5353))\n"
+            "while True:\n    data, peer = s.recvfrom(100)\n    s.sendto(b'pong ' + data, peer)\n")
+# The host's python3, read-only (busybox has no UDP server).
+HOST_PYTHON = tuple(flag for path in ("/usr", "/lib", "/lib64") if os.path.exists(path)
+                    for flag in ("-v", f"{path}:{path}:ro"))
+
+
+def test_a_published_udp_port_answers(agent: AgentProcess) -> None:
+    port = free_port()
+    started = agent.cli("run", "-d", "--name", "udp", "-p", f"{port}:5353/udp", *HOST_PYTHON, "busybox:test",
+                        "/usr/bin/python3", "-c", UDP_ECHO)
+    assert started.code == 0, started.err
+
+    def pong() -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.settimeout(0.5)
+            probe.sendto(b"ping", (gateway(agent), port))
+            try:
+                return probe.recv(100) == b"pong ping"
+            except TimeoutError:
+                return False
+
+    eventually(pong, timeout=20)
+    assert agent.cli("rm", "-f", "udp").code == 0
+
+
 def _answers(url: str) -> bool:
     try:
         fetch(url)
