@@ -170,9 +170,10 @@ def cmd_nodes(cluster: Cluster, args: argparse.Namespace) -> int:
     rows = [[n.name, n.state + ("" if n.schedulable else ",cordoned"), f"{n.cpu_millis / 1000:g}",
              format_bytes(n.memory_bytes),
              f"{n.allocated_cpu_millis / 1000:g} / {format_bytes(n.allocated_memory_bytes)}",
-             str(n.replicas), n.subnet or "-", ",".join(f"{k}={v}" for k, v in sorted(n.labels.items())) or "-"]
+             str(n.replicas), n.node_ip or "-", n.subnet or "-",
+             ",".join(f"{k}={v}" for k, v in sorted(n.labels.items())) or "-"]
             for n in nodes]
-    output.table(["NAME", "STATE", "CPUS", "MEMORY", "ALLOCATED", "REPLICAS", "SUBNET", "LABELS"], rows)
+    output.table(["NAME", "STATE", "CPUS", "MEMORY", "ALLOCATED", "REPLICAS", "ADDRESS", "SUBNET", "LABELS"], rows)
     return 0
 
 

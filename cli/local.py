@@ -39,7 +39,6 @@ DEFAULT_STATE = "/var/lib/shoal/up"
 IMAGE = "busybox:local"
 READY_TIMEOUT = 60.0
 AGENT_PORT = 7421  # in a namespace host (each has its own ports)
-BRIDGE = "shoal0"  # the agents' default; namespace hosts each have their own
 
 
 @dataclass
@@ -72,6 +71,12 @@ class LocalCluster:
 def cgroup_parent(state_dir: str) -> str:
     """Two local clusters (different state dirs) never share a cgroup parent."""
     return "shoal-up-" + hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:8]
+
+
+def bridge_name(state_dir: str) -> str:
+    """The bridge of a single-host local cluster's agent: not `shoal0`, which a real agent on this
+    host may own (namespace hosts each have their own `shoal0`)."""
+    return "shup" + hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:8]
 
 
 def _free_port() -> int:
@@ -144,6 +149,8 @@ def _start_agent(cluster: LocalCluster, index: int, network: hostnet.HostNetwork
                "--listen", f"unix://{agent_dir}/agent.sock", "--listen", api,
                "--cgroup-parent", cgroup_parent(cluster.state_dir) + (f"-{name}" if network else ""),
                "--metrics-listen", f"127.0.0.1:{_free_port()}"]
+    if not network:
+        command += ["--bridge", bridge_name(cluster.state_dir)]
     if network:
         # nsenter joins the host's network namespace only; `ip netns exec` would also mount a fresh
         # sysfs over /sys, hiding the cgroup hierarchies from the agent.
@@ -252,9 +259,10 @@ def down(state_dir: str, quiet: bool = False) -> None:
             time.sleep(0.05)
     for parent in {cgroup_parent(state_dir) + (f"-{a['name']}" if cluster.network else "") for a in cluster.agents}:
         _remove_cgroups(parent)
-    if not cluster.network and os.path.exists(f"/sys/class/net/{BRIDGE}"):  # the agent was stopped by force
+    bridge = bridge_name(state_dir)
+    if not cluster.network and os.path.exists(f"/sys/class/net/{bridge}"):  # the agent was stopped by force
         for agent in cluster.agents:
-            subprocess.run([_program("shoal-agent"), "--state-dir", str(agent["state_dir"]), "--bridge", BRIDGE,
+            subprocess.run([_program("shoal-agent"), "--state-dir", str(agent["state_dir"]), "--bridge", bridge,
                             "--remove-network"], capture_output=True)
     _stop(cluster.controlplane_pid)
     if cluster.network:

@@ -282,7 +282,7 @@ class NetworkManager:
     def lookup(self, name: str) -> list[str] | None:
         if name in self.view.names:
             return list(self.view.names[name])
-        found = [p.address for p in self.attached.values() if p.name == name]
+        found = [p.address for p in self.attached.values() if p.name.lower() == name]  # DNS ignores case
         return found or None
 
     @staticmethod

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from cli.local import cgroup_parent
+from cli.local import bridge_name, cgroup_parent
 from tests.integration.conftest import SESSION_BRIDGES, SESSION_CGROUPS
 from tests.integration.harness import ENV, ROOT
 
@@ -21,7 +21,7 @@ def clusterctl(env: dict[str, str], *args: str, timeout: float = 120) -> subproc
 def test_up_deploy_down(test_root: str) -> None:
     state = os.path.join(test_root, "up")
     SESSION_CGROUPS.add(cgroup_parent(state))
-    SESSION_BRIDGES.add("shoal0")  # the agent's default bridge, on this host
+    SESSION_BRIDGES.add(bridge_name(state))
     env = {**ENV, "SHOAL_CONFIG": os.path.join(test_root, "up-config.yaml"), "PATH": f"{BIN}:{ENV['PATH']}"}
     env.pop("SHOAL_SERVER", None)
     try:
@@ -40,5 +40,5 @@ def test_up_deploy_down(test_root: str) -> None:
         down = clusterctl(env, "down", "--state-dir", state)
     assert down.returncode == 0, down.stderr
     assert not os.path.exists(state) and not os.path.exists(env["SHOAL_CONFIG"])
-    assert not os.path.exists("/sys/class/net/shoal0")
-    assert "shoal0" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    assert not os.path.exists(f"/sys/class/net/{bridge_name(state)}")
+    assert bridge_name(state) not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
