@@ -134,8 +134,12 @@ class ContainerService:
         try:
             for sub in ("upper", "work"):
                 os.makedirs(os.path.join(directory, sub))
+            self._write_etc_files(directory, hostname, address="", nameserver="")
             self._commit(container)
-            await self.supervisor.call("prepare", id=container_id, limits=asdict(spec.resources))
+            # The supervisor spawns the init now: it sets itself up while this reply and the start
+            # request travel, and `start` only releases it.
+            await self.supervisor.call("prepare", id=container_id, limits=asdict(spec.resources),
+                                       launch=self._launch(container, None))
         except BaseException:
             self.containers.pop(container_id, None)
             shutil.rmtree(directory, ignore_errors=True)
@@ -146,9 +150,10 @@ class ContainerService:
 
     @staticmethod
     def _write_etc_files(directory: str, hostname: str, address: str, nameserver: str) -> None:
-        """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, written at each start
-        (a bridged container's address may change) and bind-mounted: a bridged container finds its
-        own name at its address, and asks the node's DNS server."""
+        """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted: written at
+        create (the spawned init binds them), and again in place at each start (a bridged
+        container's address is known then, and may change): a bridged container finds its own
+        name at its address, and asks the node's DNS server."""
         with open(os.path.join(directory, "hostname"), "w") as f:
             f.write(hostname + "\n")
         with open(os.path.join(directory, "hosts"), "w") as f:
@@ -191,13 +196,13 @@ class ContainerService:
 
     async def _start(self, container: Container, restart_count: int) -> Container:
         began = time.perf_counter()
-        bridge, address, nameserver = None, "", ""
+        bridge, address = None, ""
         try:
             if container.spec.network is NetworkMode.BRIDGE:
                 attachment = await self.network.attach(container.id, container.name, container.spec.ports)
-                bridge, address, nameserver = attachment.launch, attachment.address, attachment.nameserver
-            self._write_etc_files(self.records.directory(container.id), container.spec.hostname or container.id[:12],
-                                  address, nameserver)
+                bridge, address = attachment.launch, attachment.address
+                self._write_etc_files(self.records.directory(container.id), container.spec.hostname or
+                                      container.id[:12], address, attachment.nameserver)
             reply = await self.supervisor.call("start", id=container.id, launch=self._launch(container, bridge),
                                                limits=asdict(container.spec.resources))
         except ShoalError as e:

@@ -9,10 +9,11 @@ the pipe, which is how the supervisor knows the container runs. Setup order, and
      host's mount table never changes per container), opens host-side sources, pivots;
   3. /proc, /dev, /sys and binds inside the new root; then masked and read-only paths;
   4. hostname, loopback up (own network namespace only);
-  5. it waits for the supervisor's "joined" byte (sent once the supervisor has also made the veth
-     pair whose peer lands in the child's namespace as eth0), then gives eth0 its address and
-     default route, and unshares the cgroup namespace (its cgroup root must be its own cgroup, so
-     only after joining);
+  5. it waits for the supervisor's go message (`spawn` clones and joins the cgroups at create;
+     `release`, at start, makes the veth pair whose peer lands in the child's namespace as eth0
+     and sends the message, with eth0's address), then gives eth0 its address and default route,
+     and unshares the cgroup namespace (its cgroup root must be its own cgroup, so only after
+     joining);
   6. user, capabilities, no_new_privs, execve.
 """
 
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import socket
 import struct
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent.supervisor import identity, mounts, netlink
@@ -78,45 +80,89 @@ class StartError(Exception):
     pass
 
 
-def start_container(spec: LaunchSpec, cgroup_procs_fds: list[int], stdout_w: int, stderr_w: int,
-                    devnull: int) -> int:
-    """Clones the container's init and waits until it has exec'd; returns its host PID."""
+@dataclass(slots=True)
+class Spawned:
+    """A container's init: cloned, in its cgroups, setting itself up, and then waiting to be
+    released. Spawning at create and releasing at start lets the child's mounts run while the
+    agent answers the create and the start request travels (runc's create/start split does the
+    same with its exec fifo)."""
+
+    pid: int
+    error_r: int  # the child's failure report, or EOF when it has exec'd
+    joined_w: int  # the release message goes here
+    stdout_r: int
+    stderr_r: int
+    failed: str = ""  # the supervisor's own step that failed, if any
+
+    def close(self) -> None:
+        for fd in (self.error_r, self.joined_w, self.stdout_r, self.stderr_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def spawn(spec: LaunchSpec, cgroup_procs_fds: list[int], devnull: int) -> Spawned:
+    """Clones the container's init with every namespace flag and moves it into its cgroups."""
     error_r, error_w = os.pipe2(os.O_CLOEXEC)
     joined_r, joined_w = os.pipe2(os.O_CLOEXEC)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
     flags = NAMESPACES | (0 if spec.host_network else sc.CLONE_NEWNET)
     pid = sc.clone(flags)
     if pid == 0:  # the child: whatever happens, it must never return into the supervisor's loop
         try:
-            os.close(error_r)
-            os.close(joined_w)
-            _child(spec, stdout_w, stderr_w, devnull, error_w, joined_r)
+            for fd in (error_r, joined_w, out_r, err_r):
+                os.close(fd)
+            _child(spec, out_w, err_w, devnull, error_w, joined_r)
         finally:
             os._exit(127)
-    os.close(error_w)
-    os.close(joined_r)
-    join_error = ""
+    for fd in (error_w, joined_r, out_w, err_w):
+        os.close(fd)
+    spawned = Spawned(pid, error_r, joined_w, out_r, err_r)
     try:
-        step = "joining the cgroups"
         for fd in cgroup_procs_fds:
             os.write(fd, str(pid).encode())
-        if spec.bridge is not None:
-            step = "attaching to the bridge"
-            bridge = spec.bridge
-            netlink.create_veth(bridge.veth, socket.if_nametoindex(bridge.bridge), pid, bridge.mtu)
-        os.write(joined_w, b"1")
-    except OSError as e:  # the child may already have failed (EPIPE, ESRCH): its report says why
-        join_error = f"{step}: {e}"
+    except OSError as e:  # the child may already have failed (ESRCH): its report says why
+        spawned.failed = f"joining the cgroups: {e}"
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, 9)  # it may be waiting for the byte: it must not run half set up
+            os.kill(pid, 9)  # it must not run outside its cgroups
+    return spawned
+
+
+def release(spawned: Spawned, bridge: BridgeAttachment | None) -> None:
+    """Attaches the child to the bridge (its veth's peer lands in its namespace as eth0), sends it
+    the go message with its address, and waits until it has exec'd; StartError otherwise. The
+    child's pipes for the report and the go message are closed either way."""
+    failed = spawned.failed
+    try:
+        if not failed:
+            step = "attaching to the bridge"
+            try:
+                if bridge is not None:
+                    netlink.create_veth(bridge.veth, socket.if_nametoindex(bridge.bridge), spawned.pid, bridge.mtu)
+                step = "starting"
+                os.write(spawned.joined_w, b"1" + (json.dumps(asdict(bridge)).encode() if bridge else b""))
+            except OSError as e:  # the child may already have failed (EPIPE, ESRCH): its report says why
+                failed = f"{step}: {e}"
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(spawned.pid, 9)  # it may be waiting for the message: it must not run half set up
     finally:
-        os.close(joined_w)  # without the byte, a waiting child gives up and reports
-    with os.fdopen(error_r, "rb") as pipe:
+        os.close(spawned.joined_w)  # without the message, a waiting child gives up and reports
+    with os.fdopen(spawned.error_r, "rb") as pipe:
         report = pipe.read()
-    if report or join_error:
-        os.waitpid(pid, 0)
+    if report or failed:
+        with contextlib.suppress(ChildProcessError):  # the supervisor's loop may have reaped it already
+            os.waitpid(spawned.pid, 0)
         # The child's own report says why when it failed first (our step then only found it gone).
-        raise StartError(report.decode(errors="replace") if report else join_error)
-    return pid
+        raise StartError(report.decode(errors="replace") if report else failed)
+
+
+def discard(spawned: Spawned) -> None:
+    """A spawned child that will never be released (its container was removed unstarted)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(spawned.pid, 9)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(spawned.pid, 0)
+    spawned.close()
 
 
 def _child(spec: LaunchSpec, stdout_w: int, stderr_w: int, devnull: int, error_w: int, joined_r: int) -> None:
@@ -145,12 +191,14 @@ def _child(spec: LaunchSpec, stdout_w: int, stderr_w: int, devnull: int, error_w
         if not spec.host_network:
             step = "bringing up loopback"
             loopback_up()
-        step = "joining the cgroups"
-        if os.read(joined_r, 1) != b"1":
+        step = "waiting to be started"
+        go = os.read(joined_r, 4096)  # one write of at most PIPE_BUF bytes: it arrives whole
+        if not go.startswith(b"1"):
             raise OSError("the supervisor could not set the container up")
-        if spec.bridge is not None:
+        if len(go) > 1:
             step = "configuring eth0"
-            netlink.configure_interface("eth0", spec.bridge.address, spec.bridge.prefix, spec.bridge.gateway)
+            bridge = BridgeAttachment(**json.loads(go[1:]))
+            netlink.configure_interface("eth0", bridge.address, bridge.prefix, bridge.gateway)
         sc.unshare(sc.CLONE_NEWCGROUP)
         step = "starting the command"
         identity.exec_command(spec.argv, spec.env, spec.cwd, spec.user)

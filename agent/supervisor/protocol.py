@@ -9,14 +9,16 @@ the op's fields, or `ok: false` with `error` (one line) and `kind` (`not_found`,
 - `hello` → `version`, `pid`.
 - `subscribe` → later events `exited` {id, generation, exit_code, oom_killed, finished_at, error}
   and `exec_exited` {exec_id, exit_code}.
-- `prepare` {id, limits} → the container's cgroups made (and their procs files opened ahead).
-- `start` {id, launch} → {pid, generation, started_at} once the container's process has exec'd,
-  or an error naming the setup step that failed.
+- `prepare` {id, limits, launch?} → the container's cgroups made (and their procs files opened
+  ahead); with `launch`, its init spawned as well, setting itself up until `start` releases it.
+- `start` {id, launch} → {pid, generation, started_at} once the container's process has exec'd
+  (the one spawned at `prepare`, else a new one), or an error naming the setup step that failed.
 - `signal` {id, signal} → delivered to the container's init.
 - `exec` {id, exec} → {exec_id, pid}, with the caller's ends of stdin/stdout/stderr (or one
   terminal) passed as SCM_RIGHTS on the reply frame.
 - `status` → {containers: {id: {pid, generation} }} for every running container.
-- `release` {id} → its cgroups removed (it must not be running).
+- `release` {id} → its spawned init (if never started) killed, its cgroups removed (it must not
+  be running).
 - `shutdown` → the supervisor exits; refused while containers run.
 """
 

@@ -63,6 +63,7 @@ class Supervisor:
         self.by_pid: dict[int, Running] = {}
         self.execs: dict[int, str] = {}
         self.cgroup_fds: dict[str, list[int]] = {}
+        self.spawned: dict[str, launch.Spawned] = {}  # created containers' inits, waiting for start
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
         self.stopping = False
 
@@ -100,6 +101,8 @@ class Supervisor:
                     self._on_adopted_exit(payload)
             self._reap()
         listener.close()
+        for container_id in list(self.spawned):
+            self._discard(container_id)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
         for fds in self.cgroup_fds.values():
@@ -188,8 +191,20 @@ class Supervisor:
         return {"containers": {cid: {"pid": r.pid, "generation": r.generation} for cid, r in self.running.items()}}
 
     def op_prepare(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
-        self._prepare(message["id"], Limits(**message.get("limits", {})))
+        """The cgroups, and with `launch` the container's init, spawned to set itself up now."""
+        container_id = message["id"]
+        fds = self._prepare(container_id, Limits(**message.get("limits", {})))
+        if "launch" in message and container_id not in self.running:
+            spec = launch.LaunchSpec.from_json(dict(message["launch"]))
+            self._discard(container_id)
+            reset_volatile_workdir(spec.work)
+            self.spawned[container_id] = launch.spawn(spec, fds, self.devnull)
         return {}
+
+    def _discard(self, container_id: str) -> None:
+        spawned = self.spawned.pop(container_id, None)
+        if spawned is not None:
+            launch.discard(spawned)
 
     def _prepare(self, container_id: str, limits: Limits) -> list[int]:
         """Creates the cgroups ahead of start and keeps their procs files open (a 10 ms tail otherwise)."""
@@ -205,23 +220,22 @@ class Supervisor:
         if container_id in self.running:
             raise RequestError("conflict", f"container {container_id} is already running")
         spec = launch.LaunchSpec.from_json(dict(message["launch"]))
-        reset_volatile_workdir(spec.work)
         cgroup_fds = self._prepare(container_id, Limits(**message.get("limits", {})))
+        spawned = self.spawned.pop(container_id, None)
+        if spawned is None:  # not spawned at create (a restart, or a start after an exit)
+            reset_volatile_workdir(spec.work)
+            spawned = launch.spawn(spec, cgroup_fds, self.devnull)
         directory = records.container_dir(self.state_dir, container_id)
         previous = records.read_json(os.path.join(directory, "run.json")) or {}
         generation = int(previous.get("generation", 0)) + 1
         oom_before = self.cgroups.oom_kills(container_id)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        out_r, err_r, pid = spawned.stdout_r, spawned.stderr_r, spawned.pid
         try:
-            pid = launch.start_container(spec, cgroup_fds, out_w, err_w, self.devnull)
+            launch.release(spawned, spec.bridge)
         except launch.StartError as e:
             for fd in (out_r, err_r):
                 os.close(fd)
             raise RequestError("failed", str(e)) from None
-        finally:
-            os.close(out_w)
-            os.close(err_w)
         started_at = time.time_ns()
         records.write_json(os.path.join(directory, "run.json"), {
             "pid": pid, "generation": generation, "started_at": started_at,
@@ -255,6 +269,7 @@ class Supervisor:
         container_id = message["id"]
         if container_id in self.running:
             raise RequestError("conflict", f"container {container_id} is still running")
+        self._discard(container_id)
         for fd in self.cgroup_fds.pop(container_id, []):
             os.close(fd)
         self.cgroups.remove(container_id)
@@ -263,6 +278,8 @@ class Supervisor:
     def op_shutdown(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
         if self.running:
             raise RequestError("conflict", f"{len(self.running)} containers are still running")
+        for container_id in list(self.spawned):
+            self._discard(container_id)
         self.stopping = True
         return {}
 

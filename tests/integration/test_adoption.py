@@ -100,3 +100,38 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+def test_a_created_container_is_spawned_early_and_survives_an_agent_restart_or_removal(
+        fresh_agent: AgentProcess) -> None:
+    """The supervisor spawns a container's init at create (it sets itself up while the start is
+    on its way): removed unstarted, the init goes; after an agent restart, start still works."""
+    from shoal.agent.v1 import agent_pb2 as apb
+    from shoal.agent.v1 import containers_pb2 as cpb
+
+    agent = fresh_agent
+    stub = agent.stub()
+    supervisor = agent.supervisor_pid()
+    spec = cpb.ContainerSpec(name="early", image="busybox:test", command=["echo", "started"])
+    created = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
+    assert len(_children(supervisor)) == 1  # waiting, set up, not yet exec'd
+    stub.RemoveContainer(apb.RemoveContainerRequest(container=created.id))
+    deadline = time.monotonic() + 10
+    while _children(supervisor) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _children(supervisor) == []
+    stub.CreateContainer(apb.CreateContainerRequest(spec=spec))
+    agent.kill_agent(signal.SIGKILL)
+    agent.start()
+    assert agent.cli("start", "early").code == 0
+    deadline = time.monotonic() + 10
+    while "started" not in agent.cli("logs", "early").out and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert agent.cli("logs", "early").out.strip() == "started"
+    [finished] = agent.cli_json("inspect", "early")  # type: ignore[misc]
+    assert finished["state"] == "CONTAINER_STATE_EXITED" and finished.get("exit_code", 0) == 0
