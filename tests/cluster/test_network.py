@@ -166,6 +166,38 @@ def test_names_follow_scaling_and_rescheduling(net: Cluster) -> None:
         assert net.ctl("uncordon", moved["node"]).returncode == 0
 
 
+def test_an_agent_killed_and_restarted_keeps_routes_ports_and_names_without_duplicates(net: Cluster) -> None:
+    from tests.cluster.test_operations import _restart_like_before
+
+    deploy(net, "who", 3, '["18082:80"]')
+    eventually(lambda: len(running(net, "who")) == 3, timeout=60)
+    host = net.record()["agents"][0]
+
+    def routes() -> list[str]:
+        return on_host(net, 0, "ip", "route", "show", "proto", "115").stdout.splitlines()
+
+    def dnat() -> list[str]:
+        return [rule for rule in on_host(net, 0, "iptables", "-w", "-t", "nat", "-S").stdout.splitlines()
+                if "-j DNAT" in rule]
+
+    before = (sorted(routes()), dnat())
+    assert len(before[0]) == 2 and len(before[1]) == 1
+
+    def new_agent(record: dict, pid: int) -> None:  # type: ignore[type-arg]
+        next(a for a in record["agents"] if a["name"] == host["name"])["pid"] = pid
+
+    _restart_like_before(net, int(host["pid"]), new_agent, namespace=str(host["namespace"]))
+    eventually(lambda: net.ctl("--agent", str(host["address"]), "ps").returncode == 0, timeout=30)
+    eventually(lambda: all(n["state"] == "ready" for n in net.json("nodes")), timeout=30)
+    assert (sorted(routes()), dnat()) == before
+    addresses = sorted(r["address"] for r in running(net, "who").values())
+    local = next(name for name, r in running(net, "who").items() if r["node"] == host["name"])
+    calls = " ".join(f"wget -q -O- http://{a}/index.html;" for a in addresses)
+    assert in_replica(net, local, calls).split() == ["ok"] * 3
+    eventually(lambda: resolved(net, local, "who") == addresses, timeout=20)
+    assert net.ctl("delete", "who").returncode == 0
+
+
 def test_removed_containers_leave_no_veth_or_port_mapping(net: Cluster) -> None:
     deploy(net, "pub", 3, '["18081:80"]')
     eventually(lambda: len(running(net, "pub")) == 3, timeout=60)
