@@ -26,22 +26,20 @@ async def _iptables(*args: str, stdin: str | None = None, check: bool = True) ->
 class Firewall:
     def __init__(self, chains: Chains) -> None:
         self.chains = chains
-        self._lock = asyncio.Lock()
 
     async def apply(self, rules: str) -> None:
-        """Replaces the agent's chains with `rules`, then makes sure each is hooked in (once)."""
-        async with self._lock:
-            await _iptables(stdin=rules)
-            for table, chain, rule in self.chains.jumps():
-                if not await _iptables("-t", table, "-C", chain, *rule, check=False):
-                    await _iptables("-t", table, "-I", chain, "1", *rule)
+        """Replaces the agent's chains with `rules`, then makes sure each is hooked in (once).
+        Callers serialise their calls (the network manager's rules lock)."""
+        await _iptables(stdin=rules)
+        for table, chain, rule in self.chains.jumps():
+            if not await _iptables("-t", table, "-C", chain, *rule, check=False):
+                await _iptables("-t", table, "-I", chain, "1", *rule)
 
     async def remove(self) -> None:
-        async with self._lock:
-            for table, chain, rule in self.chains.jumps():
-                while await _iptables("-t", table, "-D", chain, *rule, check=False):
-                    pass
-            for table, chain in (("nat", self.chains.nat_post), ("nat", self.chains.nat_ports),
-                                 ("filter", self.chains.forward)):
-                if await _iptables("-t", table, "-F", chain, check=False):
-                    await _iptables("-t", table, "-X", chain, check=False)
+        for table, chain, rule in self.chains.jumps():
+            while await _iptables("-t", table, "-D", chain, *rule, check=False):
+                pass
+        for table, chain in (("nat", self.chains.nat_post), ("nat", self.chains.nat_ports),
+                             ("filter", self.chains.forward)):
+            if await _iptables("-t", table, "-F", chain, check=False):
+                await _iptables("-t", table, "-X", chain, check=False)

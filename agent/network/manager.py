@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class ClusterView:
 
 
 def validate_bridge_name(name: str) -> None:
-    if not (1 <= len(name) <= 12 and name.replace("-", "").replace("_", "").isalnum()):
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,12}", name):
         raise InvalidSpec("--bridge", f"{name!r}: 1 to 12 letters, digits, - or _ (it also names the "
                                       "agent's VXLAN device and iptables chains)")
 
@@ -93,7 +94,9 @@ class NetworkManager:
         self.pool = AddressPool(self.subnet) if self.subnet else None
         self._veths = secrets.randbelow(256)
         self._sync: asyncio.Task[None] | None = None
+        self._stale = False
         self._lock = asyncio.Lock()
+        self._rules_lock = asyncio.Lock()
 
     # ---- persisted settings ---------------------------------------------------------------------
     def _load(self) -> dict[str, str]:
@@ -121,8 +124,10 @@ class NetworkManager:
 
     async def join(self, *, subnet: str, cluster_cidr: str, routing: str, node_ip: str) -> None:
         """The control plane's answer to registration: this node's subnet and the cluster's plan."""
-        if routing not in ROUTINGS:
-            raise InvalidSpec("routing", f"{routing!r}: the control plane asked for an unknown routing mode")
+        if routing not in ROUTINGS:  # a newer control plane: keep what runs, and say why nothing new can
+            self.problem = f"the control plane asked for routing mode {routing!r}, which this agent does not know"
+            log.error("%s", self.problem)
+            return
         self.view.cluster_cidr, self.view.routing, self.view.node_ip = cluster_cidr, routing, node_ip
         self._save(subnet=subnet, cluster_cidr=cluster_cidr, routing=routing, node_ip=node_ip)
         await self._configure(Subnet.parse(subnet, "subnet"))
@@ -185,7 +190,8 @@ class NetworkManager:
             self.links.close()
 
     async def _teardown(self) -> None:
-        await self.firewall.remove()
+        async with self._rules_lock:
+            await self.firewall.remove()
         await self.links.remove_routes()
         await self.links.delete_link(links.vxlan_name(self.bridge))
         await self.links.delete_link(self.bridge)
@@ -244,21 +250,28 @@ class NetworkManager:
             self._resync()
 
     def _resync(self) -> None:
+        """Rules follow in the background (an exit is handled synchronously); changes that arrive
+        while they are being applied are applied right after, never lost."""
+        self._stale = True
         if self._sync is None or self._sync.done():
             self._sync = asyncio.get_running_loop().create_task(self._apply_rules_logged())
 
     async def _apply_rules_logged(self) -> None:
-        try:
-            await self._apply_rules()
-        except Exception:  # the next change retries; a rule left behind points at a free address
-            log.exception("updating the published ports failed")
+        while self._stale:
+            self._stale = False
+            try:
+                await self._apply_rules()
+            except Exception:  # the next change retries; a rule left behind points at a free address
+                log.exception("updating the published ports failed")
 
     async def _apply_rules(self) -> None:
-        if self.subnet is None:
-            return
-        published = [(p.address, mapping) for p in self.attached.values() for mapping in p.ports]
-        await self.firewall.apply(firewall_rules(self.chains, self.subnet, self.view.cluster_cidr or str(self.subnet),
-                                                 published))
+        """Computed under the lock, so the last to apply always writes the current state."""
+        async with self._rules_lock:
+            if self.subnet is None:
+                return
+            published = [(p.address, mapping) for p in self.attached.values() for mapping in p.ports]
+            await self.firewall.apply(firewall_rules(self.chains, self.subnet,
+                                                     self.view.cluster_cidr or str(self.subnet), published))
 
     # ---- the cluster ----------------------------------------------------------------------------
     async def update_view(self, peers: list[Peer], names: dict[str, list[str]]) -> None:
