@@ -150,8 +150,8 @@ class NetworkManager:
                 self.subnet = subnet
                 previous = self.pool.leases if self.pool else {}
                 self.pool = AddressPool(subnet)
-                for owner, address in previous.items():
-                    with contextlib.suppress(Exception):
+                for owner, address in previous.items():  # only what the new subnet holds stays leased
+                    if address in subnet.network:
                         self.pool.lease(owner, str(address))
             if links.read_ip_forward() != "1":
                 self._save(ip_forward_before=links.read_ip_forward())
