@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 
 from cli.local import bridge_name, cgroup_parent
 from tests.integration.conftest import SESSION_BRIDGES, SESSION_CGROUPS
@@ -33,9 +34,11 @@ def test_up_deploy_down(test_root: str) -> None:
         deploy = clusterctl(env, "deploy", "-f", os.path.join(ROOT, "examples", "apps.yaml"))
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         containers = clusterctl(env, "get", "containers").stdout
-        assert containers.count("running") == 5  # web x3, worker x2
+        assert containers.count("running") == 6  # web x3, worker x2, greeter
         names = clusterctl(env, "exec", "worker.0", "nslookup", "web")
         assert names.returncode == 0 and names.stdout.count("Address: 10.244.") == 3, names.stdout + names.stderr
+        with urllib.request.urlopen("http://10.244.0.1:8080/", timeout=10) as page:  # the bridge: a host address
+            assert page.read().startswith(b"Hello from greeter-0")
     finally:
         down = clusterctl(env, "down", "--state-dir", state)
     assert down.returncode == 0, down.stderr

@@ -104,8 +104,9 @@ def test_the_example_file_loads() -> None:
     import os
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    web, worker = load_apps(os.path.join(root, "examples", "apps.yaml"))
+    web, worker, greeter = load_apps(os.path.join(root, "examples", "apps.yaml"))
     assert (web.name, web.replicas, worker.name, worker.restart.max_retries) == ("web", 3, "worker", 5)
+    assert [(p.host_port, p.container_port) for p in greeter.ports] == [(8080, 80)]
 
 
 def test_pull_policy_is_checked_and_if_not_present_is_the_default(tmp_path: Path) -> None:
