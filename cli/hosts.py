@@ -74,8 +74,13 @@ def create(state_dir: str, hosts: int) -> HostNetwork:
 
 
 def delete(network: HostNetwork) -> None:
-    """Deleting a namespace deletes its end of the veth, and with it the pair."""
-    for namespace in network.namespaces:
+    """Each host's veth is deleted from this side first: the kernel tears a deleted namespace down
+    asynchronously, and with bridges, VXLAN devices and rules inside, its end of the pair can
+    outlive `ip netns del` by a while."""
+    tag = network.bridge.removeprefix("shbr")
+    for index, namespace in enumerate(network.namespaces, start=1):
+        with contextlib.suppress(CliError):
+            _ip("link", "del", f"sh{tag}h{index}")
         with contextlib.suppress(CliError):
             _ip("netns", "del", namespace)
     with contextlib.suppress(CliError):

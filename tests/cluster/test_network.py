@@ -130,6 +130,7 @@ def the_internet(cluster: Cluster) -> Iterator[subprocess.Popen[str]]:
             server.wait()
         for route in routes:
             subprocess.run([*route[:4], "del", *route[5:]], capture_output=True)
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)  # at once; a namespace goes lazily
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
 
 
