@@ -68,4 +68,19 @@ class _ContainerCollector(Collector):
             pids.add_metric(key, stats.pids_current)
         for state, count in counts.items():
             states.add_metric([state], count)
-        yield from (cpu, memory, limit, pids, restarts, states)
+        yield from (cpu, memory, limit, pids, restarts, states, *self._network())
+
+    def _network(self) -> Iterator[Any]:
+        network = self.service.network
+        pool = network.pool
+        leases = GaugeMetricFamily("shoal_network_address_leases",
+                                   "Addresses of the node's container subnet held by containers.")
+        leases.add_metric([], len(pool.leases) if pool else 0)
+        capacity = GaugeMetricFamily("shoal_network_address_capacity",
+                                     "Addresses of the node's container subnet that containers can get.")
+        capacity.add_metric([], pool.capacity if pool else 0)
+        ports = GaugeMetricFamily("shoal_network_published_ports", "Host ports published by running containers.")
+        ports.add_metric([], sum(len(attached.ports) for attached in list(network.attached.values())))
+        peers = GaugeMetricFamily("shoal_network_peer_routes", "Routes to other nodes' container subnets.")
+        peers.add_metric([], len(network.view.peers))
+        yield from (leases, capacity, ports, peers)

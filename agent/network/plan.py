@@ -85,9 +85,9 @@ class AddressPool:
             if wanted in self.subnet.network and wanted not in self.leases.values():
                 self.leases[owner] = wanted
                 return wanted
-        first, last = int(self.subnet.gateway) + 1, int(self.subnet.network.broadcast_address) - 1
+        first = int(self.subnet.gateway) + 1
         taken = {int(a) for a in self.leases.values()}
-        size = last - first + 1
+        size = self.capacity
         for step in range(1, size + 1):
             candidate = first + (self._last - first + step) % size
             if candidate not in taken:
@@ -99,6 +99,11 @@ class AddressPool:
 
     def release(self, owner: str) -> None:
         self.leases.pop(owner, None)
+
+    @property
+    def capacity(self) -> int:
+        """Addresses containers can get: all but the network, the bridge's and the broadcast."""
+        return int(self.subnet.network.num_addresses) - 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,9 @@ def test_published_ports_reach_the_container_and_conflicts_are_refused(agent: Ag
         busy = holder.getsockname()[1]
         refused = agent.cli("run", "-d", "--name", "busy", "-p", f"{busy}:80", "busybox:test", "sleep", "9")
         assert refused.code == 125 and f"host port {busy}/tcp is in use on this host" in refused.err
+    body = urllib.request.urlopen(f"http://127.0.0.1:{agent.metrics_port}/metrics", timeout=5).read().decode()
+    assert "shoal_network_published_ports 1.0" in body and "shoal_network_address_capacity 253.0" in body
+    assert "shoal_network_address_leases 1.0" in body
     for name in ("pub", "again", "busy"):
         agent.cli("rm", "-f", name)
     eventually(lambda: not any(f"--dport {port} " in rule for rule in nat_rules(agent)))

@@ -40,6 +40,7 @@ from controlplane.scheduling.stack import ClusterSnapshot
 
 def test_addresses_go_round_the_pool_and_never_twice() -> None:
     pool = AddressPool(Subnet.parse("10.1.0.0/29"))  # .1 is the bridge; .2 to .6 for containers
+    assert pool.capacity == 5
     first = [str(pool.lease(f"c{i}")) for i in range(3)]
     assert first == ["10.1.0.2", "10.1.0.3", "10.1.0.4"]
     assert str(pool.lease("c1")) == "10.1.0.3"  # the same owner keeps its address
