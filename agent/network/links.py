@@ -9,7 +9,9 @@ protocol number ROUTE_PROTOCOL.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import socket
 from typing import Any
 
@@ -152,11 +154,37 @@ class Links:
             await self.ipr.route("del", dst=f"{route.get('dst')}/{route['dst_len']}", proto=ROUTE_PROTOCOL)
 
 
-def read_ip_forward() -> str:
+def _forwarding_mark() -> str:
+    """Per network namespace (IP forwarding is a setting of each), in /run: host-wide, and gone at
+    reboot, like the setting itself."""
+    return f"/run/shoal/ip_forward.before.{os.stat('/proc/self/ns/net').st_ino}"
+
+
+def enable_ip_forward() -> None:
+    """Turns IP forwarding on, remembering what it was for every agent of this namespace, so that
+    the last one to go can put it back."""
     with open(IP_FORWARD) as f:
-        return f.read().strip()
-
-
-def write_ip_forward(value: str) -> None:
+        before = f.read().strip()
+    if before == "1":
+        return
+    mark = _forwarding_mark()
+    os.makedirs(os.path.dirname(mark), exist_ok=True)
+    with contextlib.suppress(FileExistsError), open(mark, "x") as f:
+        f.write(before)
     with open(IP_FORWARD, "w") as f:
-        f.write(value)
+        f.write("1")
+
+
+def restore_ip_forward() -> None:
+    """What `enable_ip_forward` found, once no agent's bridge is left here (the caller checks)."""
+    mark = _forwarding_mark()
+    try:
+        with open(mark) as f:
+            before = f.read().strip()
+    except FileNotFoundError:
+        return
+    with open(IP_FORWARD, "w") as f:
+        f.write(before or "0")
+    os.unlink(mark)
+    with contextlib.suppress(OSError):  # the directory goes with its last mark
+        os.rmdir(os.path.dirname(mark))

@@ -4,7 +4,8 @@ bridged container starts or ends, and what cluster membership tells it about the
 State that must survive an agent restart is either in the kernel (bridge, routes, rules: found
 again by name, alias or protocol number), in each container's record (its address and ports,
 re-adopted by `adopt`), or in `<state>/network.json` (the subnet, the cluster's CIDR and routing
-mode, and whether the agent turned IP forwarding on). Nothing is leased twice after a restart,
+mode). What IP forwarding was before any agent turned it on is in /run/shoal, for the last
+agent of the host to put back. Nothing is leased twice after a restart,
 and nothing is lost: the firewall rules are recomputed from the containers that run.
 """
 
@@ -153,9 +154,7 @@ class NetworkManager:
                 for owner, address in previous.items():  # only what the new subnet holds stays leased
                     if address in subnet.network:
                         self.pool.lease(owner, str(address))
-            if links.read_ip_forward() != "1":
-                self._save(ip_forward_before=links.read_ip_forward())
-                links.write_ip_forward("1")
+            links.enable_ip_forward()
             await self.links.ensure_bridge(self.bridge, subnet, self.mtu)
             if self.view.routing == "vxlan" and self.view.node_ip:
                 await self.links.ensure_vxlan(self.bridge, subnet, self.view.node_ip, self.mtu)
@@ -195,9 +194,8 @@ class NetworkManager:
         await self.links.remove_routes()
         await self.links.delete_link(links.vxlan_name(self.bridge))
         await self.links.delete_link(self.bridge)
-        before = self._saved.get("ip_forward_before")
-        if before is not None and not await self.links.shoal_links_remain():
-            links.write_ip_forward(before)
+        if not await self.links.shoal_links_remain():
+            links.restore_ip_forward()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 

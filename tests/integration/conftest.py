@@ -1,7 +1,7 @@
 """Fixtures for the integration level: real kernel, root, real agent processes.
 
-The session asserts at its end that nothing was left behind: no mount, cgroup or process of a
-Shoal test agent.
+The session asserts at its end that nothing was left behind: no mount, cgroup, process, bridge
+or iptables chain of a Shoal test agent, and IP forwarding as it was.
 """
 
 from __future__ import annotations
@@ -58,8 +58,13 @@ def leftovers(root: str) -> list[str]:
 @pytest.fixture(scope="session")
 def test_root() -> Iterator[str]:
     root = tempfile.mkdtemp(prefix="shoal-it-")
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        forwarding = f.read()
     yield root
     leaked = leftovers(root)
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        if f.read() != forwarding:  # the agents turn it on; the last one to go puts it back
+            leaked.append(f"sysctl net.ipv4.ip_forward, {forwarding.strip()} before the tests")
     shutil.rmtree(root, ignore_errors=True)
     assert not leaked, "the integration tests left these behind:\n" + "\n".join(leaked)
 
