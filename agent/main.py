@@ -21,6 +21,21 @@ from agent.errors import ShoalError
 from agent.wiring import remove_network, start_agent
 
 
+def _add_network_flags(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--bridge", default=DEFAULT_BRIDGE,
+                       help=f"the containers' bridge (default {DEFAULT_BRIDGE}); one per agent on a host")
+    group.add_argument("--subnet", default=DEFAULT_SUBNET,
+                       help=f"container subnet of a standalone agent (default {DEFAULT_SUBNET}); "
+                            "in a cluster the control plane gives each node its own")
+    group.add_argument("--mtu", type=int, default=1500, help="MTU of the hosts' network (default 1500)")
+    group.add_argument("--node-ip", default="",
+                       help="this node's address for other nodes' routes to its containers (default: the "
+                            "advertised address, else the one the control plane is reached from)")
+    group.add_argument("--remove-network", action="store_true",
+                       help="remove what a stopped agent left of its network (bridge, routes, VXLAN device, "
+                            "iptables chains) and exit; refused while its supervisor runs containers")
+
+
 def parse_args(argv: list[str] | None) -> AgentConfig:
     parser = argparse.ArgumentParser(prog="shoal-agent", description=__doc__)
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR,
@@ -51,18 +66,7 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
                              "least recently used first (default 85; 100 never)")
     parser.add_argument("--image-gc-low-percent", type=int, default=80, help="...down to this (default 80)")
     parser.add_argument("--image-gc-interval", type=float, default=60.0, help="seconds between checks (default 60)")
-    parser.add_argument("--bridge", default=DEFAULT_BRIDGE,
-                        help=f"the containers' bridge (default {DEFAULT_BRIDGE}); one per agent on a host")
-    parser.add_argument("--subnet", default=DEFAULT_SUBNET,
-                        help=f"container subnet of a standalone agent (default {DEFAULT_SUBNET}); "
-                             "in a cluster the control plane gives each node its own")
-    parser.add_argument("--mtu", type=int, default=1500, help="MTU of the hosts' network (default 1500)")
-    parser.add_argument("--node-ip", default="",
-                        help="this node's address for other nodes' routes to its containers (default: the "
-                             "advertised address, else the one the control plane is reached from)")
-    parser.add_argument("--remove-network", action="store_true",
-                        help="remove what a stopped agent left of its network (bridge, routes, VXLAN device, "
-                             "iptables chains) and exit; refused while its supervisor runs containers")
+    _add_network_flags(parser.add_argument_group("container network"))
     args = parser.parse_args(argv)
     labels = {}
     for item in args.label:

@@ -83,11 +83,32 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     await network.start()
     metrics.watch(containers)
 
-    server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
     images = ImageService(store, os.path.join(config.state_dir, "spool"), RegistrySettings(
         config.insecure_registries, config.registry_certs_dir, config.registry_auth_file))
     builder = Builder(images=images, containers=containers, state_dir=config.state_dir)
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(containers, images, builder), server)
+    server = await _serve_api(config, AgentServicer(containers, images, builder))
+    metrics_server = None
+    if config.metrics_listen != "off":
+        host, _, port = config.metrics_listen.rpartition(":")
+        metrics_server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=metrics.registry)
+    membership = None
+    if config.server:
+        member = ClusterMember(server=config.server, state_dir=config.state_dir, name=config.node_name,
+                               advertise=config.advertise, labels=config.labels, containers=containers,
+                               images=images, network=network, configured_ip=config.node_ip)
+        membership = asyncio.get_running_loop().create_task(member.run())
+    log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s, control plane %s)",
+             ", ".join(config.grpc_addresses),
+             config.state_dir, config.cgroup_parent, config.metrics_listen, config.server or "none")
+    image_gc = asyncio.get_running_loop().create_task(_collect_images(images, config))
+    return RunningAgent(server, supervisor, containers, network, metrics_server, config.grpc_addresses[0],
+                        membership, image_gc)
+
+
+async def _serve_api(config: AgentConfig, servicer: AgentServicer) -> grpc.aio.Server:
+    """The Agent service, health checking and reflection, on every --listen address."""
+    server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
+    agent_pb2_grpc.add_AgentServicer_to_server(servicer, server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_name = agent_pb2.DESCRIPTOR.services_by_name["Agent"].full_name
@@ -106,22 +127,7 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
             os.chmod(address.removeprefix("unix://"), 0o600)
     await health_servicer.set(service_name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    metrics_server = None
-    if config.metrics_listen != "off":
-        host, _, port = config.metrics_listen.rpartition(":")
-        metrics_server, _thread = start_http_server(int(port), addr=host or "0.0.0.0", registry=metrics.registry)
-    membership = None
-    if config.server:
-        member = ClusterMember(server=config.server, state_dir=config.state_dir, name=config.node_name,
-                               advertise=config.advertise, labels=config.labels, containers=containers,
-                               images=images, network=network, configured_ip=config.node_ip)
-        membership = asyncio.get_running_loop().create_task(member.run())
-    log.info("shoal-agent serving on %s (state %s, cgroup parent %s, metrics %s, control plane %s)",
-             ", ".join(config.grpc_addresses),
-             config.state_dir, config.cgroup_parent, config.metrics_listen, config.server or "none")
-    image_gc = asyncio.get_running_loop().create_task(_collect_images(images, config))
-    return RunningAgent(server, supervisor, containers, network, metrics_server, config.grpc_addresses[0],
-                        membership, image_gc)
+    return server
 
 
 async def _collect_images(images: ImageService, config: AgentConfig) -> None:

@@ -47,8 +47,14 @@ def _free_subnet(tag: str) -> ipaddress.IPv4Network:
     raise CliError("no free /24 in 10.213.0.0/16 for the local hosts' bridge")
 
 
+def state_tag(state_dir: str, length: int) -> str:
+    """A local cluster's mark on what it makes in the kernel (names of links, namespaces, cgroups),
+    so that two clusters (different state dirs) never share one."""
+    return hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:length]
+
+
 def create(state_dir: str, hosts: int) -> HostNetwork:
-    tag = hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:6]
+    tag = state_tag(state_dir, 6)
     subnet = _free_subnet(tag)
     gateway = str(subnet.network_address + 1)
     network = HostNetwork(bridge=f"shbr{tag}", gateway=gateway)

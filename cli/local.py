@@ -9,7 +9,6 @@ configuration, and returns once every node is ready. Everything lives under one 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import os
@@ -69,14 +68,13 @@ class LocalCluster:
 
 
 def cgroup_parent(state_dir: str) -> str:
-    """Two local clusters (different state dirs) never share a cgroup parent."""
-    return "shoal-up-" + hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:8]
+    return "shoal-up-" + hostnet.state_tag(state_dir, 8)
 
 
 def bridge_name(state_dir: str) -> str:
     """The bridge of a single-host local cluster's agent: not `shoal0`, which a real agent on this
     host may own (namespace hosts each have their own `shoal0`)."""
-    return "shup" + hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:8]
+    return "shup" + hostnet.state_tag(state_dir, 8)
 
 
 def _free_port() -> int:

@@ -9,7 +9,6 @@ apps or replica reports marks the view stale; it is rebuilt at most every REBUIL
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,7 +17,7 @@ from shoal.controlplane.v1 import network_service_pb2 as pb
 from shoal.state.v1 import records_pb2 as rpb
 
 from controlplane.errors import NotFound
-from controlplane.etcd import EtcdClient, EtcdError
+from controlplane.etcd import EtcdClient, EtcdError, WatchReset
 from controlplane.etcd import txn as t
 from controlplane.etcd.watch import watch_prefix
 from controlplane.state import keys
@@ -72,8 +71,8 @@ class NetworkViews:
             try:
                 self._stale.set()
                 async for change in watch_prefix(self.client, keys.ROOT):
-                    events = getattr(change, "events", None)
-                    if events is None or any(e.kv.key.decode().startswith(WATCHED) for e in events):
+                    if isinstance(change, WatchReset) or any(e.kv.key.decode().startswith(WATCHED)
+                                                             for e in change.events):
                         self._stale.set()
             except EtcdError as e:
                 log.warning("network view: watch failed (%s); again in %.0fs", e, RETRY)
@@ -108,5 +107,4 @@ class NetworkViews:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)

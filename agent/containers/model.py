@@ -118,6 +118,11 @@ class Container:
         return replace(self, **changes)
 
     @property
+    def hostname(self) -> str:
+        """The spec's, else the first 12 characters of the id (as Docker)."""
+        return self.spec.hostname or self.id[:12]
+
+    @property
     def is_active(self) -> bool:
         """Running, or between runs under its restart policy: not yet stopped for good."""
         return self.state in (State.RUNNING, State.RESTARTING)

@@ -126,15 +126,14 @@ class ContainerService:
             raise AlreadyExists(f"container name {spec.name!r} is already in use by container {taken[spec.name][:12]}")
         container_id = secrets.token_hex(32)
         name = spec.name or naming.generate(set(taken))
-        hostname = spec.hostname or container_id[:12]
-        process = runspec.process_for(spec, image.config, hostname)
-        container = Container(id=container_id, name=name, spec=spec, image_id=image.id, argv=process.argv,
+        container = Container(id=container_id, name=name, spec=spec, image_id=image.id, argv=(),
                               created_at=time.time_ns())
+        container = container.evolve(argv=runspec.process_for(spec, image.config, container.hostname).argv)
         directory = self.records.directory(container_id)
         try:
             for sub in ("upper", "work"):
                 os.makedirs(os.path.join(directory, sub))
-            self._write_etc_files(directory, hostname, address="", nameserver="")
+            self._write_etc_files(container, address="", nameserver="")
             self._commit(container)
             # The supervisor spawns the init now: it sets itself up while this reply and the start
             # request travel, and `start` only releases it.
@@ -148,16 +147,16 @@ class ContainerService:
             raise
         return container
 
-    @staticmethod
-    def _write_etc_files(directory: str, hostname: str, address: str, nameserver: str) -> None:
+    def _write_etc_files(self, container: Container, address: str, nameserver: str) -> None:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted: written at
         create (the spawned init binds them), and again in place at each start (a bridged
         container's address is known then, and may change): a bridged container finds its own
         name at its address, and asks the node's DNS server."""
+        directory = self.records.directory(container.id)
         with open(os.path.join(directory, "hostname"), "w") as f:
-            f.write(hostname + "\n")
+            f.write(container.hostname + "\n")
         with open(os.path.join(directory, "hosts"), "w") as f:
-            f.write(plan.hosts_file(hostname, address))
+            f.write(plan.hosts_file(container.hostname, address))
         resolv = ""
         with contextlib.suppress(OSError), open("/etc/resolv.conf") as host_resolv:
             resolv = host_resolv.read()
@@ -176,14 +175,13 @@ class ContainerService:
     def _launch(self, container: Container, bridge: dict[str, Any] | None) -> dict[str, Any]:
         image = self.images.resolve(container.image_id)
         spec = container.spec
-        hostname = spec.hostname or container.id[:12]
-        process = runspec.process_for(spec, image.config, hostname)
+        process = runspec.process_for(spec, image.config, container.hostname)
         directory = self.records.directory(container.id)
         binds = [(m.source, m.destination, m.read_only) for m in spec.mounts]
         binds += [(os.path.join(directory, name), f"/etc/{name}", False) for name in ETC_FILES]
         return {
             "argv": list(process.argv), "env": list(process.env), "cwd": process.cwd, "user": process.user,
-            "hostname": hostname, "rootfs": self.rootfs_mountpoint,
+            "hostname": container.hostname, "rootfs": self.rootfs_mountpoint,
             "layers_dir": self.images.layers_dir, "lower": self.images.lower_dirs(image),
             "upper": os.path.join(directory, "upper"), "work": os.path.join(directory, "work"),
             "binds": binds, "host_network": spec.network is NetworkMode.HOST,
@@ -201,8 +199,7 @@ class ContainerService:
             if container.spec.network is NetworkMode.BRIDGE:
                 attachment = await self.network.attach(container.id, container.name, container.spec.ports)
                 bridge, address = attachment.launch, attachment.address
-                self._write_etc_files(self.records.directory(container.id), container.spec.hostname or
-                                      container.id[:12], address, attachment.nameserver)
+                self._write_etc_files(container, address, attachment.nameserver)
             reply = await self.supervisor.call("start", id=container.id, launch=self._launch(container, bridge),
                                                limits=asdict(container.spec.resources))
         except ShoalError as e:
@@ -415,7 +412,7 @@ class ContainerService:
         if not argv:
             raise InvalidSpec("command", "a command to run is required")
         image = self.images.resolve(container.image_id)
-        process = runspec.process_for(container.spec, image.config, container.spec.hostname or container.id[:12])
+        process = runspec.process_for(container.spec, image.config, container.hostname)
         extra = (("TERM=xterm",) if tty else ()) + tuple(env)
         spec = {"argv": argv, "env": list(runspec.merge_env(process.env, extra)), "cwd": working_dir or process.cwd,
                 "user": user or process.user, "tty": tty, "rows": rows, "cols": cols}

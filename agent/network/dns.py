@@ -10,7 +10,6 @@ systemd-resolved's 127.0.0.53) works, which a resolver inside the containers cou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import struct
@@ -143,8 +142,7 @@ class DnsServer(asyncio.DatagramProtocol):
             self.transport.close()
         for task in list(self._tasks):
             task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def serve(address: str, lookup: Lookup, upstreams: Upstreams) -> DnsServer:

@@ -82,12 +82,15 @@ class Links:
         for addr in [a async for a in await self.ipr.addr("dump", family=socket.AF_INET, index=index)]:
             if (addr.get("address"), addr["prefixlen"]) != (gateway, subnet.network.prefixlen):
                 await self.ipr.addr("del", index=index, address=addr.get("address"), prefixlen=addr["prefixlen"])
+        await self._add_address(index, gateway, subnet.network.prefixlen)
+        return index
+
+    async def _add_address(self, index: int, address: str, prefixlen: int) -> None:
         try:
-            await self.ipr.addr("add", index=index, address=gateway, prefixlen=subnet.network.prefixlen)
+            await self.ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
         except NetlinkError as e:
             if e.code != 17:  # EEXIST: it has it already
                 raise
-        return index
 
     async def delete_link(self, name: str) -> None:
         index = await self._index(name)
@@ -109,11 +112,7 @@ class Links:
             index = await self._index(name)
             assert index is not None
         await self.ipr.link("set", index=index, state="up", mtu=mtu, ifalias=ALIAS)
-        try:
-            await self.ipr.addr("add", index=index, address=str(subnet.vtep), prefixlen=32)
-        except NetlinkError as e:
-            if e.code != 17:
-                raise
+        await self._add_address(index, str(subnet.vtep), 32)
         return index
 
     async def sync_routes(self, peers: list[Peer], vxlan_index: int | None) -> None:

@@ -84,6 +84,7 @@ class NetworkManager:
         self.links = links.Links()
         self.attached: dict[str, Attached] = {}
         self.dns: dns.DnsServer | None = None
+        self.vxlan: int | None = None  # the VXLAN device's index, in vxlan routing once set up
         self.problem = ""  # why the kernel side could not be set up (bridged containers fail with it)
         self._saved = self._load()
         # The subnet the control plane gave this node before a restart wins over --subnet, so
@@ -156,8 +157,9 @@ class NetworkManager:
                         self.pool.lease(owner, str(address))
             links.enable_ip_forward()
             await self.links.ensure_bridge(self.bridge, subnet, self.mtu)
+            self.vxlan = None
             if self.view.routing == "vxlan" and self.view.node_ip:
-                await self.links.ensure_vxlan(self.bridge, subnet, self.view.node_ip, self.mtu)
+                self.vxlan = await self.links.ensure_vxlan(self.bridge, subnet, self.view.node_ip, self.mtu)
             else:
                 await self.links.delete_link(links.vxlan_name(self.bridge))
             await self._apply_rules()
@@ -275,17 +277,14 @@ class NetworkManager:
     async def update_view(self, peers: list[Peer], names: dict[str, list[str]]) -> None:
         """The other nodes and the service names, from the control plane; routes follow at once."""
         self.view.names = names
-        if self.subnet is None:
+        if self.subnet is None or self.problem:
             return
         async with self._lock:
             local = await self.links.local_addresses()
             remote = remote_peers(peers, self.subnet, local)
             if remote == self.view.peers:
                 return
-            vxlan = None
-            if self.view.routing == "vxlan" and self.view.node_ip:
-                vxlan = await self.links.ensure_vxlan(self.bridge, self.subnet, self.view.node_ip, self.mtu)
-            await self.links.sync_routes(remote, vxlan)
+            await self.links.sync_routes(remote, self.vxlan)
             self.view.peers = remote
             log.info("routes to %d other nodes' subnets (%s)", len(remote), self.view.routing)
 

@@ -14,11 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cluster.conftest import Cluster, running_cluster
-from tests.integration.harness import eventually
+from tests.integration.harness import WHO, callers, eventually
 
-# A web server whose /cgi-bin/ip answers with the caller's address as the server sees it.
-WHO = ("mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' "
-       "> /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && echo ok > /www/index.html && exec httpd -f -p 80 -h /www")
 APP = """name: {name}
 image: busybox:local
 replicas: {replicas}
@@ -80,8 +77,8 @@ def test_containers_reach_each_other_by_address_and_by_name_without_nat(net: Clu
         assert ipaddress.IPv4Address(replica["address"]) in subnets[replica["node"]]
     for name, replica in replicas.items():
         calls = " ".join(f"wget -q -O- http://{a}/cgi-bin/ip;" for a in addresses)
-        seen = [line.removeprefix("[::ffff:").removesuffix("]") for line in in_replica(net, name, calls).split()]
-        assert seen == [replica["address"]] * 3, name  # every server saw the caller's own address (no NAT)
+        # Every server saw the caller's own address: no NAT between containers.
+        assert callers(in_replica(net, name, calls)) == [replica["address"]] * 3, name
     eventually(lambda: resolved(net, "who.0", "who") == addresses, timeout=20)
     assert in_replica(net, "who.0", "wget -q -O- http://who/index.html").strip() == "ok"
 

@@ -31,6 +31,16 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0, every: float = 
         time.sleep(every)
 
 
+# A web server whose /cgi-bin/ip answers with the caller's address as the server sees it.
+WHO = ("mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' "
+       "> /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && echo ok > /www/index.html && exec httpd -f -p 80 -h /www")
+
+
+def callers(out: str) -> list[str]:
+    """The addresses /cgi-bin/ip answered with (httpd listens dual-stack: `[::ffff:10.0.0.2]`)."""
+    return [line.removeprefix("[::ffff:").removesuffix("]") for line in out.splitlines() if line.startswith("[::ffff:")]
+
+
 _subnets = itertools.count(secrets.randbelow(50 * 256))  # test sessions and benchmarks may run side by side
 
 

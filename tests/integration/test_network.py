@@ -12,16 +12,7 @@ import socket
 import subprocess
 import urllib.request
 
-from tests.integration.harness import AgentProcess, eventually, free_port
-
-# A web server whose /cgi-bin/ip answers with the caller's address as the server sees it.
-WHO = ("mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' "
-       "> /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && echo ok > /www/index.html && exec httpd -f -p 80 -h /www")
-
-
-def callers(out: str) -> list[str]:
-    """The addresses /cgi-bin/ip answered with (httpd listens dual-stack: `[::ffff:10.0.0.2]`)."""
-    return [line.removeprefix("[::ffff:").removesuffix("]") for line in out.splitlines() if line.startswith("[::ffff:")]
+from tests.integration.harness import WHO, AgentProcess, callers, eventually, free_port
 
 
 def inspect(agent: AgentProcess, name: str) -> dict:  # type: ignore[type-arg]
