@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 from shoal.agent.v1 import agent_pb2, agent_pb2_grpc
 
+from agent import statefs
 from agent.api.errors import DomainErrorInterceptor
 from agent.api.servicer import AgentServicer
 from agent.build.builder import Builder
@@ -66,6 +67,8 @@ class RunningAgent:
 async def start_agent(config: AgentConfig) -> RunningAgent:
     config.validate()
     os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
+    if slow_filesystem := statefs.warning(config.state_dir):
+        log.warning(slow_filesystem)
     store = ImageStore(os.path.join(config.state_dir, "images"))
     metrics = AgentMetrics()
     supervisor = SupervisorClient(config.state_dir, config.cgroup_parent)

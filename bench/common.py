@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -15,25 +17,54 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "protos"), os.path.join(ROOT, "examples
 
 from make_busybox_image import busybox_entries, layer_tar, write_oci_layout  # noqa: E402
 
+from agent import statefs  # noqa: E402
 from tests.integration.harness import AgentProcess  # noqa: E402
+
+
+@contextmanager
+def state_root(label: str) -> Iterator[str]:
+    """A fresh directory for a benchmark's agents, on a journaled filesystem as on a production host.
+
+    When the temp dir is on ext4 without a journal (this project's VM), a journaled ext4 image is
+    loop-mounted there for the run: agent/statefs.py says what the other costs, and measures it.
+    """
+    root = tempfile.mkdtemp(prefix=f"shoal-bench-{label}-")
+    device = statefs.journal_less_ext4(root)
+    try:
+        if not device:
+            yield root
+            return
+        image = root + ".ext4"
+        subprocess.run(["truncate", "-s", "16G", image], check=True)
+        try:
+            subprocess.run(["mkfs.ext4", "-q", "-F", image], check=True)
+            subprocess.run(["mount", "-o", "loop", image, root], check=True)
+            print(f"(state on a journaled ext4 loop image: {device}, under {tempfile.gettempdir()}, has no journal)")
+            try:
+                yield root
+            finally:
+                subprocess.run(["umount", root], check=True)
+        finally:
+            os.unlink(image)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextmanager
 def bench_agent(label: str) -> Iterator[AgentProcess]:
     """A real agent in a temp dir with busybox:bench imported; everything removed afterwards."""
-    root = tempfile.mkdtemp(prefix=f"shoal-bench-{label}-")
-    agent = AgentProcess(state_dir=os.path.join(root, "agent"), cgroup_parent=f"shoal-bench-{os.getpid()}")
-    agent.start()
-    try:
-        archive = os.path.join(root, "busybox.tar")
-        write_oci_layout(archive, [layer_tar(busybox_entries())], name="busybox:bench")
-        result = agent.cli("image", "import", archive)
-        if result.code:
-            raise RuntimeError(result.err)
-        yield agent
-    finally:
-        agent.destroy()
-        os.system(f"rm -rf {root}")
+    with state_root(label) as root:
+        agent = AgentProcess(state_dir=os.path.join(root, "agent"), cgroup_parent=f"shoal-bench-{os.getpid()}")
+        agent.start()
+        try:
+            archive = os.path.join(root, "busybox.tar")
+            write_oci_layout(archive, [layer_tar(busybox_entries())], name="busybox:bench")
+            result = agent.cli("image", "import", archive)
+            if result.code:
+                raise RuntimeError(result.err)
+            yield agent
+        finally:
+            agent.destroy()
 
 
 def summary(samples: list[float]) -> str:
@@ -48,7 +79,8 @@ class LocalCluster:
 
     def __init__(self, hosts: int, *up_flags: str) -> None:
         self.up_flags = up_flags
-        self.root = tempfile.mkdtemp(prefix="shoal-bench-cluster-")
+        self.cleanup = ExitStack()
+        self.root = self.cleanup.enter_context(state_root("cluster"))
         self.state = os.path.join(self.root, "up")
         self.env = {**os.environ, "SHOAL_CONFIG": os.path.join(self.root, "config.yaml"),
                     "PYTHONPATH": f"{ROOT}:{os.path.join(ROOT, 'protos')}",
@@ -56,8 +88,6 @@ class LocalCluster:
         self.hosts = hosts
 
     def ctl(self, *args: str) -> str:
-        import subprocess
-
         done = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
                               env=self.env, timeout=600)
         if done.returncode != 0:
@@ -78,7 +108,11 @@ class LocalCluster:
         return app_service_pb2_grpc.AppsStub(grpc.insecure_channel(self.record["server"]))
 
     def __enter__(self) -> LocalCluster:
-        self.ctl("up", "--hosts", str(self.hosts), "--state-dir", self.state, *self.up_flags)
+        try:
+            self.ctl("up", "--hosts", str(self.hosts), "--state-dir", self.state, *self.up_flags)
+        except BaseException:
+            self.cleanup.close()
+            raise
         import json
 
         with open(os.path.join(self.state, "cluster.json")) as f:
@@ -86,7 +120,5 @@ class LocalCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
+        with self.cleanup:
             self.ctl("down", "--state-dir", self.state)
-        finally:
-            os.system(f"rm -rf {self.root}")

@@ -1,15 +1,20 @@
-"""Starting a container: one clone(2) with every namespace flag, then the child's setup, then execve.
+"""Starting a container: an init with every namespace, its setup, then execve.
 
+The init is either cloned ahead by the zygote (`clone_pooled`: own PID, UTS, IPC and network
+namespaces, loopback up, waiting for a container; zygote.py says why) and handed its container by
+`activate`, or, when none is ready or the container uses the host's network, cloned on the spot
+with one clone(2) carrying every namespace flag (`spawn`).
 The child reports a failed step on a close-on-exec pipe and exits 127; a successful execve closes
 the pipe, which is how the supervisor knows the container runs. Setup order, and why:
   1. the *supervisor* moves the child into its cgroups (pre-opened cgroup.procs files) while the
      child sets up its mounts: a cgroup migration waits out an RCU grace period (~7 ms here)
      whenever none happened recently, and this way that wait overlaps the child's own work;
   2. the child makes every mount private, mounts the overlay (inside its own mount namespace: the
-     host's mount table never changes per container), opens host-side sources, pivots;
+     host's mount table never changes per container; a pooled init unshares it only when handed
+     its container, so it copies the mounts of that moment), opens host-side sources, pivots;
   3. /proc, /dev, /sys and binds inside the new root; then masked and read-only paths;
-  4. hostname, loopback up (own network namespace only);
-  5. it waits for the supervisor's go message (`spawn` clones and joins the cgroups at create;
+  4. hostname (loopback is up already, in its own network namespace only);
+  5. it waits for the supervisor's go message (`spawn` and `activate` run at create;
      `release`, at start, makes the veth pair whose peer lands in the child's namespace as eth0
      and sends the message, with eth0's address), then gives eth0 its address and default route,
      and unshares the cgroup namespace (its cgroup root must be its own cgroup, so only after
@@ -33,6 +38,8 @@ from agent.supervisor import identity, mounts, netlink
 from agent.supervisor import syscalls as sc
 
 NAMESPACES = sc.CLONE_NEWNS | sc.CLONE_NEWPID | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
+POOLED_NAMESPACES = sc.CLONE_NEWPID | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
+FRAME = struct.Struct(">I")
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
 
@@ -94,38 +101,91 @@ class Spawned:
     stderr_r: int
     failed: str = ""  # the supervisor's own step that failed, if any
 
+    @property
+    def fds(self) -> list[int]:
+        return [self.error_r, self.joined_w, self.stdout_r, self.stderr_r]
+
     def close(self) -> None:
-        for fd in (self.error_r, self.joined_w, self.stdout_r, self.stderr_r):
+        for fd in self.fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
 
 def spawn(spec: LaunchSpec, cgroup_procs_fds: list[int], devnull: int) -> Spawned:
     """Clones the container's init with every namespace flag and moves it into its cgroups."""
-    error_r, error_w = os.pipe2(os.O_CLOEXEC)
-    joined_r, joined_w = os.pipe2(os.O_CLOEXEC)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pipes = ChildPipes.make()
     flags = NAMESPACES | (0 if spec.host_network else sc.CLONE_NEWNET)
     pid = sc.clone(flags)
     if pid == 0:  # the child: whatever happens, it must never return into the supervisor's loop
         try:
-            for fd in (error_r, joined_w, out_r, err_r):
-                os.close(fd)
-            _child(spec, out_w, err_w, devnull, error_w, joined_r)
+            _child(spec, pipes.child_side(), devnull)
         finally:
             os._exit(127)
-    for fd in (error_w, joined_r, out_w, err_w):
-        os.close(fd)
-    spawned = Spawned(pid, error_r, joined_w, out_r, err_r)
+    spawned = pipes.parent_side(pid)
+    join_cgroups(spawned, cgroup_procs_fds)
+    return spawned
+
+
+def clone_pooled(devnull: int, extra_flags: int = 0) -> Spawned:
+    """Clones an init ahead of any request, with its own PID, UTS, IPC and network namespaces (the
+    network namespace is the dearest part of a clone): it brings its loopback up and waits for a
+    container (`activate`). Its mount namespace is made only then, so it copies the host's mounts
+    as they are at that moment."""
+    pipes = ChildPipes.make()
+    pid = sc.clone(POOLED_NAMESPACES | extra_flags)
+    if pid == 0:
+        try:
+            _child(None, pipes.child_side(), devnull)
+        finally:
+            os._exit(127)
+    return pipes.parent_side(pid)
+
+
+def activate(spawned: Spawned, spec: LaunchSpec, cgroup_procs_fds: list[int]) -> None:
+    """Gives a pooled init its container (one frame on its pipe), then moves it into the container's
+    cgroups while it sets itself up, as `spawn` does."""
+    body = json.dumps(asdict(spec)).encode()
+    try:
+        os.write(spawned.joined_w, FRAME.pack(len(body)) + body)
+    except OSError as e:  # it may have died meanwhile: release() reports it
+        spawned.failed = f"handing the container to its init: {e}"
+        return
+    join_cgroups(spawned, cgroup_procs_fds)
+
+
+def join_cgroups(spawned: Spawned, cgroup_procs_fds: list[int]) -> None:
     try:
         for fd in cgroup_procs_fds:
-            os.write(fd, str(pid).encode())
+            os.write(fd, str(spawned.pid).encode())
     except OSError as e:  # the child may already have failed (ESRCH): its report says why
         spawned.failed = f"joining the cgroups: {e}"
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, 9)  # it must not run outside its cgroups
-    return spawned
+            os.kill(spawned.pid, 9)  # it must not run outside its cgroups
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPipes:
+    """The four pipes between the supervisor and a container's init (all close-on-exec)."""
+
+    error: tuple[int, int]
+    joined: tuple[int, int]
+    stdout: tuple[int, int]
+    stderr: tuple[int, int]
+
+    @classmethod
+    def make(cls) -> ChildPipes:
+        return cls(*(os.pipe2(os.O_CLOEXEC) for _ in range(4)))
+
+    def child_side(self) -> tuple[int, int, int, int]:
+        """In the child: closes the parent's ends; returns (error_w, joined_r, stdout_w, stderr_w)."""
+        for fd in (self.error[0], self.joined[1], self.stdout[0], self.stderr[0]):
+            os.close(fd)
+        return self.error[1], self.joined[0], self.stdout[1], self.stderr[1]
+
+    def parent_side(self, pid: int) -> Spawned:
+        for fd in (self.error[1], self.joined[0], self.stdout[1], self.stderr[1]):
+            os.close(fd)
+        return Spawned(pid, self.error[0], self.joined[1], self.stdout[0], self.stderr[0])
 
 
 def release(spawned: Spawned, bridge: BridgeAttachment | None) -> None:
@@ -165,10 +225,19 @@ def discard(spawned: Spawned) -> None:
     spawned.close()
 
 
-def _child(spec: LaunchSpec, stdout_w: int, stderr_w: int, devnull: int, error_w: int, joined_r: int) -> None:
+def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: int) -> None:
+    """The init's setup, in the child. A pooled init (spec None) first waits for its spec."""
+    error_w, joined_r, stdout_w, stderr_w = pipes
     step = "setup"
     try:
         os.setsid()
+        if spec is None or not spec.host_network:
+            step = "bringing up loopback"
+            loopback_up()
+        if spec is None:
+            step = "waiting for a container"
+            spec = LaunchSpec.from_json(json.loads(_read_frame(joined_r)))
+            sc.unshare(sc.CLONE_NEWNS)
         step = "stdio"
         os.dup2(devnull, 0)
         os.dup2(stdout_w, 1)
@@ -188,9 +257,6 @@ def _child(spec: LaunchSpec, stdout_w: int, stderr_w: int, devnull: int, error_w
         mounts.mask_paths()
         step = "setting the hostname"
         sc.sethostname(spec.hostname)
-        if not spec.host_network:
-            step = "bringing up loopback"
-            loopback_up()
         step = "waiting to be started"
         go = os.read(joined_r, 4096)  # one write of at most PIPE_BUF bytes: it arrives whole
         if not go.startswith(b"1"):
@@ -203,12 +269,26 @@ def _child(spec: LaunchSpec, stdout_w: int, stderr_w: int, devnull: int, error_w
         step = "starting the command"
         identity.exec_command(spec.argv, spec.env, spec.cwd, spec.user)
     except FileNotFoundError as e:
-        _report(error_w, f"{step}: {e.strerror}: {e.filename or spec.argv[0]}"
-                if step != "starting the command"
-                else f'exec: "{spec.argv[0]}": executable file not found in $PATH')
+        command = spec.argv[0] if spec is not None else ""
+        _report(error_w, f'exec: "{command}": executable file not found in $PATH'
+                if step == "starting the command" else f"{step}: {e.strerror}: {e.filename or command}")
     except BaseException as e:  # report anything, exit; the child must never return to the supervisor
         _report(error_w, f"{step}: {e}" if str(e) else f"{step}: {traceback.format_exc(limit=1)}")
     os._exit(127)
+
+
+def _read_frame(fd: int) -> bytes:
+    """One length-prefixed frame from a pipe (a spec can pass PIPE_BUF, so it may come in pieces)."""
+    def exactly(size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = os.read(fd, size - len(data))
+            if not chunk:
+                raise OSError("the supervisor went away")
+            data += chunk
+        return data
+
+    return exactly(FRAME.unpack(exactly(FRAME.size))[0])
 
 
 def _report(fd: int, message: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from agent.cgroups import CgroupManager, Limits, manager_for
 from agent.supervisor import execproc, launch, protocol, records
 from agent.supervisor.logs import LineSplitter, LogFile
+from agent.supervisor.zygote import Zygote
 
 
 class RequestError(Exception):
@@ -25,6 +26,8 @@ class RequestError(Exception):
         self.kind = kind
 
 
+IDLE_BEFORE_REFILL = 0.01
+POOL_SIZE = 2  # inits cloned ahead: one for the next start, one on its way (a burst falls back to a clone)
 UNKNOWN_EXIT = 255  # what Docker reports when an exit status was lost
 LOST_STATUS = "exit status unknown: the container ended while the runtime supervisor was not its parent"
 
@@ -54,7 +57,8 @@ class Client:
 
 
 class Supervisor:
-    def __init__(self, state_dir: str, cgroup_parent: str, cgroups: CgroupManager | None = None) -> None:
+    def __init__(self, state_dir: str, cgroup_parent: str, cgroups: CgroupManager | None = None,
+                 zygote: Zygote | None = None) -> None:
         self.state_dir = state_dir
         self.cgroups = cgroups or manager_for(cgroup_parent)
         self.selector = selectors.DefaultSelector()
@@ -66,6 +70,10 @@ class Supervisor:
         self.spawned: dict[str, launch.Spawned] = {}  # created containers' inits, waiting for start
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
         self.stopping = False
+        # Inits with their own network namespace, cloned ahead by the zygote (zygote.py says why).
+        self.zygote = zygote
+        self.pool: dict[int, launch.Spawned] = {}
+        self.pool_requested = 0
 
     # ---- plumbing -------------------------------------------------------------------------------
     def serve(self, socket_path: str) -> None:
@@ -84,9 +92,15 @@ class Supervisor:
         listener.setblocking(False)
         self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
         self.selector.register(wake_r, selectors.EVENT_READ, ("signal", None))
+        if self.zygote is not None:
+            self.selector.register(self.zygote.sock, selectors.EVENT_READ, ("zygote", None))
+            self._refill_pool()
         self.adopt()
         while not (self.stopping and not self.running):
-            for key, _ in self.selector.select(timeout=1.0):
+            events = self.selector.select(timeout=IDLE_BEFORE_REFILL if self._pool_short() else 1.0)
+            if not events:
+                self._refill_pool()
+            for key, _ in events:
                 kind, payload = key.data
                 if kind == "accept":
                     self._accept(listener)
@@ -99,10 +113,13 @@ class Supervisor:
                     self._on_pipe(payload, key.fd)
                 elif kind == "pidfd":
                     self._on_adopted_exit(payload)
+                elif kind == "zygote":
+                    self._on_zygote()
             self._reap()
         listener.close()
         for container_id in list(self.spawned):
             self._discard(container_id)
+        self._drain_pool()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
         for fds in self.cgroup_fds.values():
@@ -197,9 +214,52 @@ class Supervisor:
         if "launch" in message and container_id not in self.running:
             spec = launch.LaunchSpec.from_json(dict(message["launch"]))
             self._discard(container_id)
-            reset_volatile_workdir(spec.work)
-            self.spawned[container_id] = launch.spawn(spec, fds, self.devnull)
+            self.spawned[container_id] = self._spawn(spec, fds)
         return {}
+
+    def _spawn(self, spec: launch.LaunchSpec, cgroup_fds: list[int]) -> launch.Spawned:
+        """A pooled init when the container has its own network namespace and one is ready, else a clone."""
+        reset_volatile_workdir(spec.work)
+        if not spec.host_network and self.pool:
+            spawned = self.pool.pop(next(iter(self.pool)))
+            launch.activate(spawned, spec, cgroup_fds)
+            return spawned
+        return launch.spawn(spec, cgroup_fds, self.devnull)
+
+    def _pool_short(self) -> bool:
+        return self.zygote is not None and len(self.pool) + self.pool_requested < POOL_SIZE
+
+    def _refill_pool(self) -> None:
+        while self._pool_short():
+            assert self.zygote is not None
+            self.zygote.request()
+            self.pool_requested += 1
+
+    def _on_zygote(self) -> None:
+        assert self.zygote is not None
+        try:
+            made = self.zygote.receive()
+        except (OSError, EOFError) as e:  # it died: starts clone directly from now on
+            print(f"the zygote is gone ({e}); containers are cloned by the supervisor itself", file=sys.stderr)
+            self.selector.unregister(self.zygote.sock)
+            self.zygote.close()
+            self.zygote = None
+            return
+        self.pool_requested -= 1
+        if isinstance(made, str):  # not retried until the next start takes from the pool
+            print(f"the zygote could not clone an init: {made}", file=sys.stderr)
+        elif self.stopping:
+            launch.discard(made)
+        else:
+            self.pool[made.pid] = made
+
+    def _drain_pool(self) -> None:
+        for spawned in self.pool.values():
+            launch.discard(spawned)
+        self.pool.clear()
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
     def _discard(self, container_id: str) -> None:
         spawned = self.spawned.pop(container_id, None)
@@ -223,8 +283,7 @@ class Supervisor:
         cgroup_fds = self._prepare(container_id, Limits(**message.get("limits", {})))
         spawned = self.spawned.pop(container_id, None)
         if spawned is None:  # not spawned at create (a restart, or a start after an exit)
-            reset_volatile_workdir(spec.work)
-            spawned = launch.spawn(spec, cgroup_fds, self.devnull)
+            spawned = self._spawn(spec, cgroup_fds)
         directory = records.container_dir(self.state_dir, container_id)
         previous = records.read_json(os.path.join(directory, "run.json")) or {}
         generation = int(previous.get("generation", 0)) + 1
@@ -280,6 +339,7 @@ class Supervisor:
             raise RequestError("conflict", f"{len(self.running)} containers are still running")
         for container_id in list(self.spawned):
             self._discard(container_id)
+        self._drain_pool()
         self.stopping = True
         return {}
 
@@ -359,6 +419,8 @@ class Supervisor:
                 self._broadcast({"event": "exec_exited", "exec_id": pid, "exit_code": code})
             elif pid in self.by_pid:
                 self._finish(self.by_pid.pop(pid), code)
+            elif pid in self.pool:  # a pooled init died waiting (killed by hand?): the next start clones anew
+                self.pool.pop(pid).close()
 
     def _finish(self, running: Running, code: int, error: str = "") -> None:
         self._drain(running)
@@ -409,7 +471,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--socket", required=True)
     args = parser.parse_args(argv)
     os.umask(0o022)
-    supervisor = Supervisor(args.state_dir, args.cgroup_parent)
+    supervisor = Supervisor(args.state_dir, args.cgroup_parent, zygote=Zygote())
     with open(os.path.join(args.state_dir, "supervisor.pid"), "w") as f:
         f.write(str(os.getpid()))
     try:

@@ -150,3 +150,25 @@ def remove_network(state_dir: str, bridge: str) -> None:
     done = subprocess.run([sys.executable, "-m", "agent.main", "--state-dir", state_dir, "--bridge", bridge,
                            "--remove-network"], capture_output=True, text=True, env=ENV)
     assert done.returncode == 0, done.stderr
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+def namespace(pid: int, kind: str) -> str:
+    return os.readlink(f"/proc/{pid}/ns/{kind}")
+
+
+def container_inits(supervisor: int) -> list[int]:
+    """Containers' inits: the supervisor's children in a mount namespace of their own."""
+    return [pid for pid in children(supervisor) if namespace(pid, "mnt") != namespace(supervisor, "mnt")]
+
+
+def pooled_inits(supervisor: int) -> list[int]:
+    """Inits cloned ahead by the zygote: the supervisor's children (CLONE_PARENT) with a network
+    namespace of their own, but still the host's mounts (their mount namespace comes with a container)."""
+    host = namespace(supervisor, "mnt"), namespace(supervisor, "net")
+    return [pid for pid in children(supervisor)
+            if namespace(pid, "mnt") == host[0] and namespace(pid, "net") != host[1]]

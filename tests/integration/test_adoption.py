@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 
-from tests.integration.harness import AgentProcess
+from tests.integration.harness import AgentProcess, children, container_inits, namespace, pooled_inits
 
 
 def test_kill_9_agent_keeps_containers_and_readopts(fresh_agent: AgentProcess) -> None:
@@ -102,9 +104,11 @@ def alive(pid: int) -> bool:
         return False
 
 
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(child) for child in f.read().split()]
+def _wait_for(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
 
 
 def test_a_created_container_is_spawned_early_and_survives_an_agent_restart_or_removal(
@@ -119,12 +123,9 @@ def test_a_created_container_is_spawned_early_and_survives_an_agent_restart_or_r
     supervisor = agent.supervisor_pid()
     spec = cpb.ContainerSpec(name="early", image="busybox:test", command=["echo", "started"])
     created = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
-    assert len(_children(supervisor)) == 1  # waiting, set up, not yet exec'd
+    assert len(container_inits(supervisor)) == 1  # waiting, set up, not yet exec'd
     stub.RemoveContainer(apb.RemoveContainerRequest(container=created.id))
-    deadline = time.monotonic() + 10
-    while _children(supervisor) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _children(supervisor) == []
+    assert _wait_for(lambda: container_inits(supervisor) == [])
     stub.CreateContainer(apb.CreateContainerRequest(spec=spec))
     agent.kill_agent(signal.SIGKILL)
     agent.start()
@@ -135,3 +136,45 @@ def test_a_created_container_is_spawned_early_and_survives_an_agent_restart_or_r
     assert agent.cli("logs", "early").out.strip() == "started"
     [finished] = agent.cli_json("inspect", "early")  # type: ignore[misc]
     assert finished["state"] == "CONTAINER_STATE_EXITED" and finished.get("exit_code", 0) == 0
+
+
+def test_inits_are_cloned_ahead_and_copy_the_mounts_of_their_start(fresh_agent: AgentProcess, test_root: str) -> None:
+    """Pooled inits wait with their namespaces made but the host's mounts: a volume on a filesystem
+    mounted after they were cloned is still seen by the container that takes one."""
+    agent = fresh_agent
+    supervisor = agent.supervisor_pid()
+    assert _wait_for(lambda: len(pooled_inits(supervisor)) == 2), children(supervisor)
+    ready = set(pooled_inits(supervisor))
+    volume = os.path.join(test_root, "late-volume")
+    os.makedirs(volume)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "late", volume], check=True)
+    try:
+        with open(os.path.join(volume, "marker"), "w") as f:
+            f.write("on the late tmpfs\n")
+        result = agent.cli("run", "-d", "--name", "late", "-v", f"{volume}:/data:ro", "busybox:test",
+                           "sh", "-c", "cat /data/marker; exec sleep 300")
+        assert result.code == 0, result.err
+        [late] = agent.cli_json("inspect", "late")  # type: ignore[misc]
+        assert late["pid"] in ready, "the container did not take a pooled init"
+        assert _wait_for(lambda: agent.cli("logs", "late").out == "on the late tmpfs\n")
+        assert agent.cli("rm", "-f", "late").code == 0
+    finally:
+        subprocess.run(["umount", volume], check=True)
+        os.rmdir(volume)
+    assert _wait_for(lambda: len(pooled_inits(supervisor)) == 2), "the pool was not refilled"
+
+
+def test_a_killed_pooled_init_or_supervisor_leaves_nothing(fresh_agent: AgentProcess) -> None:
+    agent = fresh_agent
+    supervisor = agent.supervisor_pid()
+    assert _wait_for(lambda: len(pooled_inits(supervisor)) == 2)
+    os.kill(pooled_inits(supervisor)[0], signal.SIGKILL)  # the supervisor reaps it; starts go on
+    assert agent.cli("run", "--name", "after", "busybox:test", "true").code == 0
+    assert agent.cli("run", "--name", "host", "--network", "host", "busybox:test", "true").code == 0
+    zygote = [pid for pid in children(supervisor) if namespace(pid, "net") == namespace(supervisor, "net")]
+    waiting = pooled_inits(supervisor)
+    assert len(zygote) == 1 and waiting
+    os.kill(supervisor, signal.SIGKILL)
+    assert _wait_for(lambda: not any(alive(pid) for pid in zygote + waiting)), "they outlived the supervisor"
+    assert _wait_for(lambda: agent.supervisor_pid() != supervisor
+                     and agent.cli("run", "busybox:test", "true").code == 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.integration.harness import AgentProcess, free_port
+from tests.integration.harness import AgentProcess, container_inits, free_port
 
 
 def containers_on_disk(agent: AgentProcess) -> list[str]:
@@ -96,15 +96,7 @@ def test_a_setup_failure_inside_the_child_is_reported_and_the_runtime_carries_on
     result = agent.cli("run", "--rm", "broken:1", "true")
     assert result.code == 126 and "mounting the root filesystem" in result.err and ".shoal-oldroot" in result.err
     supervisor = agent.supervisor_pid()
-    workers = [p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == supervisor]
-    assert workers == []  # no stray copy of the supervisor survived the failed child
+    assert container_inits(supervisor) == []  # no stray copy of the supervisor survived the failed child
     assert agent.cli("run", "--rm", "busybox:test", "echo", "still fine").out == "still fine\n"
     assert agent.cli("image", "rm", "broken:1").code == 0
 
-
-def _parent(pid: str) -> int:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return -1
