@@ -6,7 +6,9 @@ and the number of processes Shoal adds per container (target: 0 — DESIGN.md §
 
 RSS, PSS and USS come from /proc/PID/smaps_rollup. "Extra processes" counts every process that is
 neither the agent, the supervisor, nor a container's own process (a process in a container's
-cgroup): containerd would show one shim per container, podman one conmon.
+cgroup): containerd would show one shim per container, podman one conmon. Shoal has a fixed set
+per host (the zygote and the inits it keeps cloned ahead), so the figure per container is how
+many more there are with N containers than with none.
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ def main() -> None:
         supervisor = agent.supervisor_pid()
         print(f"memory of Shoal's own processes, 0 and {args.n} running containers (sleep 3600)")
         report("0 containers", agent.process.pid, supervisor)
+        idle = extra_processes(supervisor, agent.cgroup_parent)
+        pool = sum(memory(pid)["uss"] for pid in idle)
+        print(f"  {'0 containers':16s} zygote and pooled inits: {len(idle)} processes, USS {pool / 1024:.1f} MiB "
+              "together (per host)")
         for index in range(args.n):
             spec = cpb.ContainerSpec(name=f"m{index}", image="busybox:bench", command=["sleep", "3600"],
                                      resources=cpb.Resources(memory_bytes=32 << 20))
@@ -79,10 +85,15 @@ def main() -> None:
             stub.StartContainer(apb.StartContainerRequest(container=container.id))
         report(f"{args.n} containers", agent.process.pid, supervisor)
         shoal_tree = descendants(supervisor)
-        container_processes = {p for p in shoal_tree if in_container_cgroup(p, agent.cgroup_parent)}
-        extra = shoal_tree - container_processes
+        extra = extra_processes(supervisor, agent.cgroup_parent)
         print(f"  processes under the supervisor: {len(shoal_tree)}, of them in containers: "
-              f"{len(container_processes)}, extra per container: {len(extra) / args.n:.2f} (target 0)")
+              f"{len(shoal_tree) - len(extra)}, extra per container: {(len(extra) - len(idle)) / args.n:.2f} "
+              "(target 0)")
+
+
+def extra_processes(supervisor: int, cgroup_parent: str) -> set[int]:
+    """The supervisor's descendants that are not in a container's cgroup."""
+    return {p for p in descendants(supervisor) if not in_container_cgroup(p, cgroup_parent)}
 
 
 if __name__ == "__main__":

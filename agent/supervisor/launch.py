@@ -6,9 +6,10 @@ namespaces, loopback up, waiting for a container; zygote.py says why) and handed
 with one clone(2) carrying every namespace flag (`spawn`).
 The child reports a failed step on a close-on-exec pipe and exits 127; a successful execve closes
 the pipe, which is how the supervisor knows the container runs. Setup order, and why:
-  1. the *supervisor* moves the child into its cgroups (pre-opened cgroup.procs files) while the
-     child sets up its mounts: a cgroup migration waits out an RCU grace period (~7 ms here)
-     whenever none happened recently, and this way that wait overlaps the child's own work;
+  1. the *supervisor* makes the container's cgroups and moves the child into them (pre-opened
+     cgroup.procs files) while the child sets up its mounts: a cgroup migration waits out an RCU
+     grace period (~7 ms here) whenever none happened recently, and this way that wait, like
+     the making of the cgroups, overlaps the child's own work;
   2. the child makes every mount private, mounts the overlay (inside its own mount namespace: the
      host's mount table never changes per container; a pooled init unshares it only when handed
      its container, so it copies the mounts of that moment), opens host-side sources, pivots;
@@ -111,8 +112,8 @@ class Spawned:
                 os.close(fd)
 
 
-def spawn(spec: LaunchSpec, cgroup_procs_fds: list[int], devnull: int) -> Spawned:
-    """Clones the container's init with every namespace flag and moves it into its cgroups."""
+def spawn(spec: LaunchSpec, devnull: int) -> Spawned:
+    """Clones the container's init with every namespace flag; it sets itself up at once."""
     pipes = ChildPipes.make()
     flags = NAMESPACES | (0 if spec.host_network else sc.CLONE_NEWNET)
     pid = sc.clone(flags)
@@ -121,9 +122,7 @@ def spawn(spec: LaunchSpec, cgroup_procs_fds: list[int], devnull: int) -> Spawne
             _child(spec, pipes.child_side(), devnull)
         finally:
             os._exit(127)
-    spawned = pipes.parent_side(pid)
-    join_cgroups(spawned, cgroup_procs_fds)
-    return spawned
+    return pipes.parent_side(pid)
 
 
 def clone_pooled(devnull: int, extra_flags: int = 0) -> Spawned:
@@ -141,19 +140,19 @@ def clone_pooled(devnull: int, extra_flags: int = 0) -> Spawned:
     return pipes.parent_side(pid)
 
 
-def activate(spawned: Spawned, spec: LaunchSpec, cgroup_procs_fds: list[int]) -> None:
-    """Gives a pooled init its container (one frame on its pipe), then moves it into the container's
-    cgroups while it sets itself up, as `spawn` does."""
+def activate(spawned: Spawned, spec: LaunchSpec) -> None:
+    """Gives a pooled init its container (one frame on its pipe); it sets itself up at once."""
     body = json.dumps(asdict(spec)).encode()
     try:
         os.write(spawned.joined_w, FRAME.pack(len(body)) + body)
     except OSError as e:  # it may have died meanwhile: release() reports it
         spawned.failed = f"handing the container to its init: {e}"
-        return
-    join_cgroups(spawned, cgroup_procs_fds)
 
 
 def join_cgroups(spawned: Spawned, cgroup_procs_fds: list[int]) -> None:
+    """Moves the child into its cgroups while it sets itself up: it execs only after `release`."""
+    if spawned.failed:
+        return
     try:
         for fd in cgroup_procs_fds:
             os.write(fd, str(spawned.pid).encode())

@@ -210,21 +210,31 @@ class Supervisor:
     def op_prepare(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
         """The cgroups, and with `launch` the container's init, spawned to set itself up now."""
         container_id = message["id"]
-        fds = self._prepare(container_id, Limits(**message.get("limits", {})))
+        limits = Limits(**message.get("limits", {}))
         if "launch" in message and container_id not in self.running:
-            spec = launch.LaunchSpec.from_json(dict(message["launch"]))
             self._discard(container_id)
-            self.spawned[container_id] = self._spawn(spec, fds)
+            self.spawned[container_id] = self._spawn(container_id, launch.LaunchSpec.from_json(dict(message["launch"])),
+                                                     limits)
+        else:
+            self._prepare(container_id, limits)
         return {}
 
-    def _spawn(self, spec: launch.LaunchSpec, cgroup_fds: list[int]) -> launch.Spawned:
-        """A pooled init when the container has its own network namespace and one is ready, else a clone."""
+    def _spawn(self, container_id: str, spec: launch.LaunchSpec, limits: Limits) -> launch.Spawned:
+        """A pooled init when the container has its own network namespace and one is ready, else a
+        clone. The child sets itself up while its cgroups are made (it joins them before it can exec)."""
         reset_volatile_workdir(spec.work)
         if not spec.host_network and self.pool:
             spawned = self.pool.pop(next(iter(self.pool)))
-            launch.activate(spawned, spec, cgroup_fds)
-            return spawned
-        return launch.spawn(spec, cgroup_fds, self.devnull)
+            launch.activate(spawned, spec)
+        else:
+            spawned = launch.spawn(spec, self.devnull)
+        try:
+            cgroup_fds = self._prepare(container_id, limits)
+        except BaseException:
+            launch.discard(spawned)
+            raise
+        launch.join_cgroups(spawned, cgroup_fds)
+        return spawned
 
     def _pool_short(self) -> bool:
         return self.zygote is not None and len(self.pool) + self.pool_requested < POOL_SIZE
@@ -280,10 +290,9 @@ class Supervisor:
         if container_id in self.running:
             raise RequestError("conflict", f"container {container_id} is already running")
         spec = launch.LaunchSpec.from_json(dict(message["launch"]))
-        cgroup_fds = self._prepare(container_id, Limits(**message.get("limits", {})))
         spawned = self.spawned.pop(container_id, None)
         if spawned is None:  # not spawned at create (a restart, or a start after an exit)
-            spawned = self._spawn(spec, cgroup_fds)
+            spawned = self._spawn(container_id, spec, Limits(**message.get("limits", {})))
         directory = records.container_dir(self.state_dir, container_id)
         previous = records.read_json(os.path.join(directory, "run.json")) or {}
         generation = int(previous.get("generation", 0)) + 1
