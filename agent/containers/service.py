@@ -137,8 +137,9 @@ class ContainerService:
             self._commit(container)
             # The supervisor spawns the init now: it sets itself up while this reply and the start
             # request travel, and `start` only releases it.
+            link = self.network.link() if spec.network is NetworkMode.BRIDGE and self.network.ready else None
             await self.supervisor.call("prepare", id=container_id, limits=asdict(spec.resources),
-                                       launch=self._launch(container, None))
+                                       launch=self._launch(container, None, link))
         except BaseException:
             self.containers.pop(container_id, None)
             shutil.rmtree(directory, ignore_errors=True)
@@ -172,7 +173,10 @@ class ContainerService:
                 raise Conflict(f"container {container.name} is already {container.state.value}")
             return await self._start(container, restart_count=container.restart_count)
 
-    def _launch(self, container: Container, bridge: dict[str, Any] | None) -> dict[str, Any]:
+    def _launch(self, container: Container, bridge: dict[str, Any] | None,
+                link: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What the supervisor needs to start the container. `bridge` (at start) wires it to the
+        bridge with its address; `link` (at create) only names the bridge, for the veth."""
         image = self.images.resolve(container.image_id)
         spec = container.spec
         process = runspec.process_for(spec, image.config, container.hostname)
@@ -186,7 +190,7 @@ class ContainerService:
             "upper": os.path.join(directory, "upper"), "work": os.path.join(directory, "work"),
             "binds": binds, "host_network": spec.network is NetworkMode.HOST,
             "log_path": self.log_path(container), "log_max_bytes": self.log_max_bytes,
-            "log_max_files": self.log_max_files, "bridge": bridge,
+            "log_max_files": self.log_max_files, "bridge": bridge, "link": link,
         }
 
     def log_path(self, container: Container) -> str:

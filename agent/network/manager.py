@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +93,6 @@ class NetworkManager:
                                 routing=self._saved.get("routing", "host-gw"), node_ip=self._saved.get("node_ip", ""))
         self.subnet = Subnet.parse(saved) if saved else Subnet.parse(subnet) if subnet else None
         self.pool = AddressPool(self.subnet) if self.subnet else None
-        self._veths = secrets.randbelow(256)
         self._sync: asyncio.Task[None] | None = None
         self._stale = False
         self._lock = asyncio.Lock()
@@ -217,10 +215,18 @@ class NetworkManager:
             except BaseException:
                 self.detach(container_id)
                 raise
-        self._veths = (self._veths + 1) % 256
-        launch = {"veth": f"sh{container_id[:8]}{self._veths:02x}", "bridge": self.bridge, "address": address,
-                  "prefix": self.subnet.network.prefixlen, "gateway": str(self.subnet.gateway), "mtu": self.mtu}
+        launch = {**self.link(), "address": address, "prefix": self.subnet.network.prefixlen,
+                  "gateway": str(self.subnet.gateway)}
         return Attachment(address, launch, str(self.subnet.gateway) if self.dns else "")
+
+    def link(self) -> dict[str, Any]:
+        """The bridge a container's veth goes on: sent at create too, so the supervisor makes the
+        veth while the container sets itself up (its address comes with the start)."""
+        return {"bridge": self.bridge, "mtu": self.mtu}
+
+    @property
+    def ready(self) -> bool:
+        return self.subnet is not None and not self.problem
 
     def _check_ports(self, container_id: str, ports: tuple[PortMapping, ...]) -> None:
         for mapping in ports:

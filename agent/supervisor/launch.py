@@ -16,8 +16,9 @@ the pipe, which is how the supervisor knows the container runs. Setup order, and
   3. /proc, /dev, /sys and binds inside the new root; then masked and read-only paths;
   4. hostname (loopback is up already, in its own network namespace only);
   5. it waits for the supervisor's go message (`spawn` and `activate` run at create;
-     `release`, at start, makes the veth pair whose peer lands in the child's namespace as eth0
-     and sends the message, with eth0's address), then gives eth0 its address and default route,
+     the veth pair, whose peer lands in the child's namespace as eth0, is made at create when
+     the bridge is known then, else by `release`, at start, which sends the message, with eth0's
+     address), then gives eth0 its address and default route,
      and unshares the cgroup namespace (its cgroup root must be its own cgroup, so only after
      joining);
   6. user, capabilities, no_new_privs, execve.
@@ -45,15 +46,20 @@ SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BridgeAttachment:
-    """The container's place on the host's bridge: its veth (host end) and eth0's address."""
+class BridgeLink:
+    """The bridge a container's veth goes on (its host end; the peer is its eth0)."""
 
-    veth: str
     bridge: str
+    mtu: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeAttachment(BridgeLink):
+    """The container's place on the host's bridge: its link and eth0's address."""
+
     address: str
     prefix: int
     gateway: str
-    mtu: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,13 +81,15 @@ class LaunchSpec:
     log_path: str = ""
     log_max_bytes: int = 10 << 20
     log_max_files: int = 3
-    bridge: BridgeAttachment | None = None
+    bridge: BridgeAttachment | None = None  # at start, for a container on the bridge
+    link: BridgeLink | None = None  # at create, when the bridge is known: the veth is made then
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LaunchSpec:
         binds = [(str(s), str(d), bool(ro)) for s, d, ro in data.pop("binds", [])]
-        bridge = data.pop("bridge", None)
-        return cls(binds=binds, bridge=BridgeAttachment(**bridge) if bridge else None, **data)
+        bridge, link = data.pop("bridge", None), data.pop("link", None)
+        return cls(binds=binds, bridge=BridgeAttachment(**bridge) if bridge else None,
+                   link=BridgeLink(**link) if link else None, **data)
 
 
 class StartError(Exception):
@@ -101,6 +109,7 @@ class Spawned:
     stdout_r: int
     stderr_r: int
     failed: str = ""  # the supervisor's own step that failed, if any
+    veth: str = ""  # the host end of its veth pair, once made
 
     @property
     def fds(self) -> list[int]:
@@ -187,21 +196,33 @@ class ChildPipes:
         return Spawned(pid, self.error[0], self.joined[1], self.stdout[0], self.stderr[0])
 
 
-def release(spawned: Spawned, bridge: BridgeAttachment | None) -> None:
-    """Attaches the child to the bridge (its veth's peer lands in its namespace as eth0), sends it
-    the go message with its address, and waits until it has exec'd; StartError otherwise. The
-    child's pipes for the report and the go message are closed either way."""
+def attach_veth(spawned: Spawned, veth: str, link: BridgeLink) -> None:
+    """Makes the child's veth pair: the host end on the bridge, the peer in its network namespace
+    as eth0 (it gets its address from the child at start)."""
+    if spawned.failed or spawned.veth:
+        return
+    try:
+        netlink.create_veth(veth, socket.if_nametoindex(link.bridge), spawned.pid, link.mtu)
+        spawned.veth = veth
+    except OSError as e:  # the child may already have failed (ESRCH): its report says why
+        spawned.failed = f"attaching to the bridge: {e}"
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(spawned.pid, 9)  # it must not run half set up
+
+
+def release(spawned: Spawned, bridge: BridgeAttachment | None, veth: str) -> None:
+    """Attaches the child to the bridge unless that was done at create (`attach_veth`, named veth),
+    sends it the go message with its address, and waits until it has exec'd; StartError otherwise.
+    The child's pipes for the report and the go message are closed either way."""
+    if bridge is not None:
+        attach_veth(spawned, veth, bridge)
     failed = spawned.failed
     try:
         if not failed:
-            step = "attaching to the bridge"
             try:
-                if bridge is not None:
-                    netlink.create_veth(bridge.veth, socket.if_nametoindex(bridge.bridge), spawned.pid, bridge.mtu)
-                step = "starting"
                 os.write(spawned.joined_w, b"1" + (json.dumps(asdict(bridge)).encode() if bridge else b""))
             except OSError as e:  # the child may already have failed (EPIPE, ESRCH): its report says why
-                failed = f"{step}: {e}"
+                failed = f"starting: {e}"
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(spawned.pid, 9)  # it may be waiting for the message: it must not run half set up
     finally:

@@ -74,6 +74,7 @@ class Supervisor:
         self.zygote = zygote
         self.pool: dict[int, launch.Spawned] = {}
         self.pool_requested = 0
+        self.veths = int.from_bytes(os.urandom(1), "big")  # a serial, so a run's veth never meets its last one's
 
     # ---- plumbing -------------------------------------------------------------------------------
     def serve(self, socket_path: str) -> None:
@@ -228,6 +229,8 @@ class Supervisor:
             launch.activate(spawned, spec)
         else:
             spawned = launch.spawn(spec, self.devnull)
+        if spec.link is not None:
+            launch.attach_veth(spawned, self._veth_name(container_id), spec.link)
         try:
             cgroup_fds = self._prepare(container_id, limits)
         except BaseException:
@@ -235,6 +238,11 @@ class Supervisor:
             raise
         launch.join_cgroups(spawned, cgroup_fds)
         return spawned
+
+    def _veth_name(self, container_id: str) -> str:
+        """sh + 8 characters of the id + a serial: 12 characters, within IFNAMSIZ."""
+        self.veths = (self.veths + 1) % 256
+        return f"sh{container_id[:8]}{self.veths:02x}"
 
     def _pool_short(self) -> bool:
         return self.zygote is not None and len(self.pool) + self.pool_requested < POOL_SIZE
@@ -299,7 +307,7 @@ class Supervisor:
         oom_before = self.cgroups.oom_kills(container_id)
         out_r, err_r, pid = spawned.stdout_r, spawned.stderr_r, spawned.pid
         try:
-            launch.release(spawned, spec.bridge)
+            launch.release(spawned, spec.bridge, self._veth_name(container_id))
         except launch.StartError as e:
             for fd in (out_r, err_r):
                 os.close(fd)
