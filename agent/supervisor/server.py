@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,7 @@ class Supervisor:
         self.zygote = zygote
         self.pool: dict[int, launch.Spawned] = {}
         self.pool_requested = 0
+        self.after_reply: list[Callable[[], None]] = []
         self.veths = int.from_bytes(os.urandom(1), "big")  # a serial, so a run's veth never meets its last one's
 
     # ---- plumbing -------------------------------------------------------------------------------
@@ -196,6 +198,8 @@ class Supervisor:
         finally:
             for fd in fds:
                 os.close(fd)
+        while self.after_reply:  # the next request is read only after this work is done
+            self.after_reply.pop(0)()
 
     # ---- operations -----------------------------------------------------------------------------
     def op_hello(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
@@ -214,30 +218,37 @@ class Supervisor:
         limits = Limits(**message.get("limits", {}))
         if "launch" in message and container_id not in self.running:
             self._discard(container_id)
-            self.spawned[container_id] = self._spawn(container_id, launch.LaunchSpec.from_json(dict(message["launch"])),
-                                                     limits)
+            spec = launch.LaunchSpec.from_json(dict(message["launch"]))
+            self.spawned[container_id], wire = self._spawn(container_id, spec, limits)
+            self.after_reply.append(wire)  # its answer need not wait for the veth and the cgroup move
         else:
             self._prepare(container_id, limits)
         return {}
 
-    def _spawn(self, container_id: str, spec: launch.LaunchSpec, limits: Limits) -> launch.Spawned:
+    def _spawn(self, container_id: str, spec: launch.LaunchSpec,
+               limits: Limits) -> tuple[launch.Spawned, Callable[[], None]]:
         """A pooled init when the container has its own network namespace and one is ready, else a
-        clone. The child sets itself up while its cgroups are made (it joins them before it can exec)."""
+        clone. The child sets itself up while its cgroups are made; returns it and what it needs
+        before it can exec, but not yet: its veth (bridge mode) and its move into the cgroups.
+        Their failures are reported by `release`, which runs after them."""
         reset_volatile_workdir(spec.work)
         if not spec.host_network and self.pool:
             spawned = self.pool.pop(next(iter(self.pool)))
             launch.activate(spawned, spec)
         else:
             spawned = launch.spawn(spec, self.devnull)
-        if spec.link is not None:
-            launch.attach_veth(spawned, self._veth_name(container_id), spec.link)
         try:
             cgroup_fds = self._prepare(container_id, limits)
         except BaseException:
             launch.discard(spawned)
             raise
-        launch.join_cgroups(spawned, cgroup_fds)
-        return spawned
+
+        def wire() -> None:
+            if spec.link is not None:
+                launch.attach_veth(spawned, self._veth_name(container_id), spec.link)
+            launch.join_cgroups(spawned, cgroup_fds)
+
+        return spawned, wire
 
     def _veth_name(self, container_id: str) -> str:
         """sh + 8 characters of the id + a serial: 12 characters, within IFNAMSIZ."""
@@ -300,7 +311,8 @@ class Supervisor:
         spec = launch.LaunchSpec.from_json(dict(message["launch"]))
         spawned = self.spawned.pop(container_id, None)
         if spawned is None:  # not spawned at create (a restart, or a start after an exit)
-            spawned = self._spawn(container_id, spec, Limits(**message.get("limits", {})))
+            spawned, wire = self._spawn(container_id, spec, Limits(**message.get("limits", {})))
+            wire()
         directory = records.container_dir(self.state_dir, container_id)
         previous = records.read_json(os.path.join(directory, "run.json")) or {}
         generation = int(previous.get("generation", 0)) + 1
