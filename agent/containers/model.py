@@ -107,7 +107,9 @@ class Container:
     address: str = ""  # on the node's bridge, while running
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Shallow but for the spec (asdict copies every field deeply: half the cost of a save)."""
+        return {**{name: getattr(self, name) for name in self.__slots__}, "spec": asdict(self.spec),
+                "argv": list(self.argv)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Container:

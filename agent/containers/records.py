@@ -31,7 +31,7 @@ class ContainerRecords:
     def save(self, container: Container) -> None:
         path = os.path.join(self.directory(container.id), "container.json")
         with open(path + ".tmp", "w") as f:
-            json.dump(container.to_json(), f)
+            f.write(json.dumps(container.to_json()))  # dumps: the C encoder (dump to a file is pure Python)
         os.replace(path + ".tmp", path)
 
     def load_all(self) -> list[Container]:

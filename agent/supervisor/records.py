@@ -21,7 +21,7 @@ def container_dir(state_dir: str, container_id: str) -> str:
 def write_json(path: str, data: dict[str, Any]) -> None:
     temporary = f"{path}.tmp"
     with open(temporary, "w") as f:
-        json.dump(data, f)
+        f.write(json.dumps(data))  # dumps: the C encoder (dump to a file is pure Python)
     os.replace(temporary, path)
 
 
