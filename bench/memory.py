@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 from common import bench_agent
 from shoal.agent.v1 import agent_pb2 as apb
@@ -83,6 +84,7 @@ def main() -> None:
                                      resources=cpb.Resources(memory_bytes=32 << 20))
             container = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
             stub.StartContainer(apb.StartContainerRequest(container=container.id))
+        time.sleep(0.5)  # the zygote refills its pool once the supervisor is idle
         report(f"{args.n} containers", agent.process.pid, supervisor)
         shoal_tree = descendants(supervisor)
         extra = extra_processes(supervisor, agent.cgroup_parent)
