@@ -48,6 +48,7 @@ class CgroupV1Manager:
     def __init__(self, root: str, parent: str) -> None:
         self._hierarchies = find_hierarchies(root)
         self._parent = parent.strip("/")
+        self._parent_devices_set = False
 
     def _path(self, controller: str, name: str) -> str | None:
         base = self._hierarchies.get(controller)
@@ -58,23 +59,22 @@ class CgroupV1Manager:
 
     def create(self, name: str, limits: Limits) -> None:
         made: list[str] = []
+        directories = self._dirs(name)
+        devices_parent = os.path.dirname(self._path("devices", name) or "")
         try:
-            for directory in self._dirs(name):
-                for level in self._levels(directory):
-                    if not os.path.isdir(level):
-                        os.mkdir(level)
-                        made.append(level)
-                        self._inherit_cpuset(level)
+            for level in [os.path.dirname(d) for d in directories] + directories:  # the parents first
+                if not os.path.isdir(level):
+                    os.mkdir(level)
+                    made.append(level)
+                    self._inherit_cpuset(level)
+                if level == devices_parent:
+                    self._parent_devices_set = self._parent_devices_set or self._restrict_parent_devices(level)
             self._apply(name, limits)
         except BaseException:
             for directory in reversed(made):
                 with contextlib.suppress(OSError):
                     os.rmdir(directory)
             raise
-
-    def _levels(self, directory: str) -> list[str]:
-        """The parent directory first, then the container's: both may need making."""
-        return [os.path.dirname(directory), directory]
 
     def _inherit_cpuset(self, directory: str) -> None:
         """A v1 cpuset cgroup starts with no CPUs and no memory nodes and refuses tasks until set."""
@@ -85,6 +85,21 @@ class CgroupV1Manager:
         for name in ("cpuset.cpus", "cpuset.mems"):
             if not read_text(os.path.join(directory, name)):
                 write(os.path.join(directory, name), read_text(os.path.join(parent, name)))
+
+    def _restrict_parent_devices(self, parent: str) -> bool:
+        """Whether the parent holds the device allow-list, written there if it has no child yet
+        (the kernel refuses to change the default of a cgroup with children). A v1 devices cgroup
+        starts with a copy of its parent's rules (devcgroup_online), which saves each container
+        twelve writes; a parent left without them (by an older Shoal, say) and holding
+        containers still works, with the rules written per container."""
+        if set(read_text(os.path.join(parent, "devices.list")).splitlines()) == set(DEFAULT_DEVICE_RULES):
+            return True
+        if any(entry.is_dir() for entry in os.scandir(parent)):
+            return False
+        write(os.path.join(parent, "devices.deny"), "a")
+        for rule in DEFAULT_DEVICE_RULES:
+            write(os.path.join(parent, "devices.allow"), rule)
+        return True
 
     def _apply(self, name: str, limits: Limits) -> None:
         memory = self._path("memory", name)
@@ -100,7 +115,7 @@ class CgroupV1Manager:
         if pids and limits.pids_limit:
             write(os.path.join(pids, "pids.max"), str(limits.pids_limit))
         devices = self._path("devices", name)
-        if devices:
+        if devices and not self._parent_devices_set:
             write(os.path.join(devices, "devices.deny"), "a")
             for rule in DEFAULT_DEVICE_RULES:
                 write(os.path.join(devices, "devices.allow"), rule)

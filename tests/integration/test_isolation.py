@@ -71,6 +71,15 @@ def test_dev_is_minimal(agent: AgentProcess) -> None:
     assert "sda" not in out and "vda" not in out
 
 
+def test_device_cgroup_allows_only_the_basic_devices(agent: AgentProcess) -> None:
+    """Docker's rules: any device node may be made (CAP_MKNOD), but only the basic ones opened. The
+    rules sit on the agent's parent cgroup, and each container's cgroup starts with a copy."""
+    out = run(agent, "busybox:test", "sh", "-c",
+              "mknod /tmp/loop b 7 0 && mknod /tmp/null c 1 3 && head -c1 /tmp/null && echo null-ok; "
+              "head -c1 /tmp/loop 2>&1; echo loop=$?")
+    assert "null-ok" in out and "Operation not permitted" in out and "loop=1" in out
+
+
 def test_env_workdir_and_user_from_image_passwd(agent: AgentProcess) -> None:
     out = run(agent, "-e", "GREETING=hi", "-w", "/srv/app", "-u", "nobody:root", "busybox:test", "sh", "-c",
               "echo $GREETING; pwd; id -u; id -g; echo $HOME")

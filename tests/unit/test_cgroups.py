@@ -55,10 +55,24 @@ def test_v1_create_writes_limits_and_inherits_cpuset(tmp_path: Path) -> None:
     assert (tmp_path / "pids/shoal/c1/pids.max").read_text() == "9"
     assert (tmp_path / "cpuset/shoal/cpuset.cpus").read_text() == "0-3"
     assert (tmp_path / "cpuset/shoal/c1/cpuset.mems").read_text() == "0"
-    assert (tmp_path / "devices/shoal/c1/devices.allow").read_text() == "c 136:* rwm"  # the last rule written
+    # The device rules go on the parent once; a v1 devices cgroup starts with a copy of its parent's.
+    assert (tmp_path / "devices/shoal/devices.allow").read_text() == "c 136:* rwm"  # the last rule written
+    assert not (tmp_path / "devices/shoal/c1/devices.allow").exists()
     procs = manager.procs_files("c1")
     assert str(tmp_path / "unified/shoal/c1/cgroup.procs") in procs  # hybrid: joins cgroup2 as well
     assert len(procs) == len(set(os.path.dirname(os.path.dirname(os.path.dirname(p))) for p in procs))
+
+
+def test_v1_device_rules_go_per_container_under_a_parent_that_has_other_rules_and_children(
+        tmp_path: Path) -> None:
+    """The kernel refuses to change the default of a devices cgroup with children: a parent left
+    without Shoal's rules while holding containers keeps them, and each container gets the rules."""
+    fake_v1(tmp_path)
+    (tmp_path / "devices/shoal/older").mkdir(parents=True)
+    (tmp_path / "devices/shoal/devices.list").write_text("a *:* rwm\n")
+    manager_for("shoal", root=str(tmp_path)).create("c1", Limits())
+    assert not (tmp_path / "devices/shoal/devices.deny").exists()
+    assert (tmp_path / "devices/shoal/c1/devices.deny").read_text() == "a"
 
 
 def test_v1_stats_and_oom(tmp_path: Path) -> None:
