@@ -130,17 +130,24 @@ class ContainerService:
                               created_at=time.time_ns())
         container = container.evolve(argv=runspec.process_for(spec, image.config, container.hostname).argv)
         directory = self.records.directory(container_id)
+        bridged = spec.network is NetworkMode.BRIDGE and self.network.ready
         try:
+            # A bridged container gets its address now, as a Kubernetes pod sandbox does, so its
+            # eth0 is set up before the start; one that publishes ports is attached at start, which
+            # is where Docker reports a port already taken.
+            attachment = await self.network.attach(container_id, name, ()) if bridged and not spec.ports else None
+            container = container.evolve(address=attachment.address) if attachment else container
             for sub in ("upper", "work"):
                 os.makedirs(os.path.join(directory, sub))
-            self._write_etc_files(container, address="", nameserver="")
+            self._write_etc_files(container, container.address, attachment.nameserver if attachment else "")
             self._commit(container)
             # The supervisor spawns the init now: it sets itself up while this reply and the start
             # request travel, and `start` only releases it.
-            link = self.network.link() if spec.network is NetworkMode.BRIDGE and self.network.ready else None
             await self.supervisor.call("prepare", id=container_id, limits=asdict(spec.resources),
-                                       launch=self._launch(container, None, link))
+                                       launch=self._launch(container, attachment.launch if attachment else None,
+                                                           self.network.link() if bridged else None))
         except BaseException:
+            self.network.detach(container_id)
             self.containers.pop(container_id, None)
             shutil.rmtree(directory, ignore_errors=True)
             with contextlib.suppress(Exception):
@@ -175,8 +182,8 @@ class ContainerService:
 
     def _launch(self, container: Container, bridge: dict[str, Any] | None,
                 link: dict[str, Any] | None = None) -> dict[str, Any]:
-        """What the supervisor needs to start the container. `bridge` (at start) wires it to the
-        bridge with its address; `link` (at create) only names the bridge, for the veth."""
+        """What the supervisor needs to start the container. `bridge` wires it to the bridge with
+        its address (at create, or at start); `link` (at create) only names the bridge, for the veth."""
         image = self.images.resolve(container.image_id)
         spec = container.spec
         process = runspec.process_for(spec, image.config, container.hostname)
@@ -201,14 +208,16 @@ class ContainerService:
         bridge, address = None, ""
         try:
             if container.spec.network is NetworkMode.BRIDGE:
-                attachment = await self.network.attach(container.id, container.name, container.spec.ports)
+                attachment = self.network.attachment_of(container.id) if container.address else None
+                if attachment is None:  # not attached at create, or a restart
+                    attachment = await self.network.attach(container.id, container.name, container.spec.ports)
+                    self._write_etc_files(container, attachment.address, attachment.nameserver)
                 bridge, address = attachment.launch, attachment.address
-                self._write_etc_files(container, address, attachment.nameserver)
             reply = await self.supervisor.call("start", id=container.id, launch=self._launch(container, bridge),
                                                limits=asdict(container.spec.resources))
         except ShoalError as e:
             self.network.detach(container.id)
-            failed = container.evolve(error=str(e), exit_code=127 if "not found" in str(e) else 126)
+            failed = container.evolve(error=str(e), exit_code=127 if "not found" in str(e) else 126, address="")
             if failed.state is State.RESTARTING:
                 failed = transition(failed, State.EXITED, finished_at=time.time_ns())
             self._commit(failed)
@@ -357,6 +366,7 @@ class ContainerService:
             self.containers.pop(container.id, None)
             self._locks.pop(container.id, None)
             self._next_exit.pop(container.id, None)
+        self.network.detach(container.id)  # a container created on the bridge and never started holds an address
         self._clean_up_later(container.id, trashed)
 
     def _clean_up_later(self, container_id: str, directory: str) -> None:
@@ -436,6 +446,8 @@ class ContainerService:
             self._clean_up_later(container_id, os.path.join(self.records.trash, container_id))
         for container in self.records.load_all():
             self.containers[container.id] = container
+            if container.state is State.CREATED and container.address:  # attached at create
+                self.network.adopt(container.id, container.name, container.address, container.spec.ports)
         await self.reconcile()
 
     async def reconcile(self) -> None:

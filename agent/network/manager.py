@@ -215,6 +215,15 @@ class NetworkManager:
             except BaseException:
                 self.detach(container_id)
                 raise
+        return self._attachment(address)
+
+    def attachment_of(self, container_id: str) -> Attachment | None:
+        """The attachment of a container that holds its address already (it was attached at create)."""
+        held = self.attached.get(container_id)
+        return self._attachment(held.address) if held is not None else None
+
+    def _attachment(self, address: str) -> Attachment:
+        assert self.subnet is not None
         launch = {**self.link(), "address": address, "prefix": self.subnet.network.prefixlen,
                   "gateway": str(self.subnet.gateway)}
         return Attachment(address, launch, str(self.subnet.gateway) if self.dns else "")
@@ -241,7 +250,8 @@ class NetworkManager:
                     raise Conflict(f"host port {mapping.host_key} is in use on this host ({e.strerror})") from None
 
     def adopt(self, container_id: str, name: str, address: str, ports: tuple[PortMapping, ...]) -> None:
-        """A container found running after an agent restart keeps its address and ports."""
+        """A container found running (or created with its address) after an agent restart keeps
+        its address and ports."""
         if self.pool is None or not address:
             return
         self.pool.lease(container_id, address)

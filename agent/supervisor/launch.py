@@ -18,7 +18,8 @@ the pipe, which is how the supervisor knows the container runs. Setup order, and
   5. it waits for the supervisor's go message (`spawn` and `activate` run at create;
      the veth pair, whose peer lands in the child's namespace as eth0, is made at create when
      the bridge is known then, else by `release`, at start, which sends the message, with eth0's
-     address), then gives eth0 its address and default route,
+     address; a container given its address at create is told when eth0 exists, and configures
+     it before the go message), then gives eth0 its address and default route,
      and unshares the cgroup namespace (its cgroup root must be its own cgroup, so only after
      joining);
   6. user, capabilities, no_new_privs, execve.
@@ -110,6 +111,7 @@ class Spawned:
     stderr_r: int
     failed: str = ""  # the supervisor's own step that failed, if any
     veth: str = ""  # the host end of its veth pair, once made
+    configured: bool = False  # its spec carried its address, and it was told its eth0 exists
 
     @property
     def fds(self) -> list[int]:
@@ -210,17 +212,31 @@ def attach_veth(spawned: Spawned, veth: str, link: BridgeLink) -> None:
             os.kill(spawned.pid, 9)  # it must not run half set up
 
 
+def announce_link(spawned: Spawned) -> None:
+    """Tells a child whose spec carries its address that its eth0 exists: it configures it while
+    it waits to be started, so the start does not wait for that."""
+    if spawned.failed or not spawned.veth:
+        return
+    try:
+        os.write(spawned.joined_w, b"L")
+        spawned.configured = True
+    except OSError as e:  # it may have died meanwhile: its report says why
+        spawned.failed = f"attaching to the bridge: {e}"
+
+
 def release(spawned: Spawned, bridge: BridgeAttachment | None, veth: str) -> None:
     """Attaches the child to the bridge unless that was done at create (`attach_veth`, named veth),
-    sends it the go message with its address, and waits until it has exec'd; StartError otherwise.
-    The child's pipes for the report and the go message are closed either way."""
+    sends it the go message (with its address, unless it has configured eth0 already), and waits
+    until it has exec'd; StartError otherwise. The child's pipes for the report and the go message
+    are closed either way."""
     if bridge is not None:
         attach_veth(spawned, veth, bridge)
     failed = spawned.failed
+    go = b"1" + (json.dumps(asdict(bridge)).encode() if bridge and not spawned.configured else b"")
     try:
         if not failed:
             try:
-                os.write(spawned.joined_w, b"1" + (json.dumps(asdict(bridge)).encode() if bridge else b""))
+                os.write(spawned.joined_w, go)
             except OSError as e:  # the child may already have failed (EPIPE, ESRCH): its report says why
                 failed = f"starting: {e}"
                 with contextlib.suppress(ProcessLookupError):
@@ -278,7 +294,12 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
         step = "setting the hostname"
         sc.sethostname(spec.hostname)
         step = "waiting to be started"
-        go = os.read(joined_r, 4096)  # one write of at most PIPE_BUF bytes: it arrives whole
+        go = os.read(joined_r, 4096)  # writes of at most PIPE_BUF bytes: each arrives whole
+        if go.startswith(b"L") and spec.bridge is not None:  # eth0 exists, and the spec says its address
+            step = "configuring eth0"
+            netlink.configure_interface("eth0", spec.bridge.address, spec.bridge.prefix, spec.bridge.gateway)
+            step = "waiting to be started"
+            go = go[1:] or os.read(joined_r, 4096)
         if not go.startswith(b"1"):
             raise OSError("the supervisor could not set the container up")
         if len(go) > 1:

@@ -244,8 +244,11 @@ class Supervisor:
             raise
 
         def wire() -> None:
-            if spec.link is not None:
-                launch.attach_veth(spawned, self._veth_name(container_id), spec.link)
+            link = spec.bridge or spec.link
+            if link is not None:
+                launch.attach_veth(spawned, self._veth_name(container_id), link)
+            if spec.bridge is not None:
+                launch.announce_link(spawned)
             launch.join_cgroups(spawned, cgroup_fds)
 
         return spawned, wire

@@ -176,3 +176,38 @@ def test_a_clean_stop_removes_the_network_once_no_container_is_attached(fresh_ag
     assert not os.path.exists(os.path.join(agent.state_dir, "network.json"))
     agent.start()  # for the fixture's teardown
     assert json.loads(agent.cli("ps", "-a", "-o", "json").out) == []
+
+
+def test_a_bridged_container_holds_its_address_from_create_across_an_agent_restart(fresh_agent: AgentProcess) -> None:
+    """As a pod sandbox: the address is leased at create and eth0 set up before the start. An agent
+    restart in between keeps the lease, and removing a container never started gives it back."""
+    from shoal.agent.v1 import agent_pb2 as apb
+    from shoal.agent.v1 import containers_pb2 as cpb
+
+    agent = fresh_agent
+    stub = agent.stub()
+
+    def create(name: str) -> str:
+        spec = cpb.ContainerSpec(name=name, image="busybox:test", network_mode=cpb.NETWORK_MODE_BRIDGE,
+                                 command=["sh", "-c", "ip -4 -o addr show eth0; ip route"])
+        address = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container.ip_address
+        assert ipaddress.IPv4Address(address) in ipaddress.IPv4Network(agent.subnet)
+        return str(address)
+
+    def leases() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{agent.metrics_port}/metrics", timeout=5) as response:
+            lines = response.read().decode().splitlines()
+        return float(next(line.split()[-1] for line in lines if line.startswith("shoal_network_address_leases")))
+
+    started, unstarted = create("sandboxed"), create("unstarted")
+    agent.kill_agent(signal.SIGKILL)
+    agent.start()
+    other = agent.cli("run", "--rm", "busybox:test", "sh", "-c", "ip -4 -o addr show eth0")
+    assert other.code == 0 and f"{started}/" not in other.out and f"{unstarted}/" not in other.out
+    assert agent.cli("start", "sandboxed").code == 0
+    eventually(lambda: f"default via {gateway(agent)} dev eth0" in agent.cli("logs", "sandboxed").out)
+    assert f" {started}/" in agent.cli("logs", "sandboxed").out
+    held = leases()
+    assert agent.cli("rm", "unstarted").code == 0
+    assert leases() == held - 1
+    assert agent.cli("rm", "sandboxed").code == 0
