@@ -36,22 +36,32 @@ def _code(error: Exception) -> grpc.StatusCode:
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Every RPC shape: a mapped error aborts with its code and its one-line message."""
+    """Every RPC shape: a mapped error aborts with its code and its one-line message. Each
+    method's wrapped handler is made once: gRPC asks for it on every call."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, Any] = {}
 
     async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        serializers = (handler.request_deserializer, handler.response_serializer)
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_mapped_single(handler.unary_unary), *serializers)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(_mapped_single(handler.stream_unary), *serializers)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(_mapped_stream(handler.unary_stream), *serializers)
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(_mapped_stream(handler.stream_stream), *serializers)
-        return handler
+        if details.method not in self._wrapped:
+            handler = await continuation(details)
+            if handler is None:
+                return handler
+            self._wrapped[details.method] = _mapped(handler)
+        return self._wrapped[details.method]
+
+
+def _mapped(handler: Any) -> Any:
+    serializers = (handler.request_deserializer, handler.response_serializer)
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(_mapped_single(handler.unary_unary), *serializers)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(_mapped_single(handler.stream_unary), *serializers)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(_mapped_stream(handler.unary_stream), *serializers)
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(_mapped_stream(handler.stream_stream), *serializers)
+    return handler
 
 
 Context = grpc.aio.ServicerContext[Any, Any]
