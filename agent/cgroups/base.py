@@ -56,6 +56,15 @@ class CgroupManager(Protocol):
     def remove_parent(self) -> None:
         """Removes the parent cgroup once no container cgroup is left in it (the supervisor's shutdown)."""
 
+    def make_spare(self) -> bool:
+        """Makes one cgroup ahead, which the next create renames; False where cgroups cannot be
+        renamed (cgroup v2), and nothing is made."""
+
+    def spare_count(self) -> int: ...
+
+    def remove_spares(self) -> None:
+        """Removes the spare cgroups, this manager's and any a stopped supervisor left (never joined)."""
+
 
 def rmdir_if_empty(path: str) -> None:
     try:

@@ -64,6 +64,16 @@ class HybridManager:
         self._v1.remove_parent()
         self._v2.remove_parent()
 
+    def make_spare(self) -> bool:
+        """The v1 hierarchies are renamed; the cgroup2 one, which holds no controller here, is a mkdir."""
+        return self._v1.make_spare()
+
+    def spare_count(self) -> int:
+        return self._v1.spare_count()
+
+    def remove_spares(self) -> None:
+        self._v1.remove_spares()
+
 
 class NoCgroups(RuntimeError):
     """No cgroup hierarchy is mounted: containers would run without limits, so Shoal refuses."""

@@ -108,3 +108,12 @@ class CgroupV2Manager:
 
     def remove_parent(self) -> None:
         rmdir_if_empty(os.path.join(self._root, self._parent))
+
+    def make_spare(self) -> bool:
+        return False  # cgroup v2 refuses to rename a cgroup (no rename in its kernfs operations)
+
+    def spare_count(self) -> int:
+        return 0
+
+    def remove_spares(self) -> None:
+        pass

@@ -28,6 +28,7 @@ class RequestError(Exception):
 
 
 IDLE_BEFORE_REFILL = 0.01
+SPARE_CGROUPS = 2  # made ahead, like the inits
 POOL_SIZE = 2  # inits cloned ahead: one for the next start, one on its way (a burst falls back to a clone)
 UNKNOWN_EXIT = 255  # what Docker reports when an exit status was lost
 LOST_STATUS = "exit status unknown: the container ended while the runtime supervisor was not its parent"
@@ -75,6 +76,7 @@ class Supervisor:
         self.zygote = zygote
         self.pool: dict[int, launch.Spawned] = {}
         self.pool_requested = 0
+        self.spares_wanted = True  # until the layout says it cannot rename cgroups (v2)
         self.after_reply: list[Callable[[], None]] = []
         self.veths = int.from_bytes(os.urandom(1), "big")  # a serial, so a run's veth never meets its last one's
 
@@ -98,11 +100,13 @@ class Supervisor:
         if self.zygote is not None:
             self.selector.register(self.zygote.sock, selectors.EVENT_READ, ("zygote", None))
             self._refill_pool()
+        self.cgroups.remove_spares()  # a previous supervisor's
         self.adopt()
         while not (self.stopping and not self.running):
-            events = self.selector.select(timeout=IDLE_BEFORE_REFILL if self._pool_short() else 1.0)
+            events = self.selector.select(timeout=IDLE_BEFORE_REFILL if self._short() else 1.0)
             if not events:
                 self._refill_pool()
+                self._refill_spares()
             for key, _ in events:
                 kind, payload = key.data
                 if kind == "accept":
@@ -258,8 +262,21 @@ class Supervisor:
         self.veths = (self.veths + 1) % 256
         return f"sh{container_id[:8]}{self.veths:02x}"
 
+    def _short(self) -> bool:
+        """Whether inits or spare cgroups are to be made once the supervisor is idle."""
+        return self._pool_short() or (self.spares_wanted and self.cgroups.spare_count() < SPARE_CGROUPS)
+
     def _pool_short(self) -> bool:
         return self.zygote is not None and len(self.pool) + self.pool_requested < POOL_SIZE
+
+    def _refill_spares(self) -> None:
+        """Cgroups made ahead, which creates rename (cgroup v1): the making is off the request path."""
+        try:
+            while self.spares_wanted and self.cgroups.spare_count() < SPARE_CGROUPS:
+                self.spares_wanted = self.cgroups.make_spare()
+        except OSError as e:  # creates make their cgroups themselves from now on
+            print(f"making spare cgroups failed ({e}); containers' cgroups are made at create", file=sys.stderr)
+            self.spares_wanted = False
 
     def _refill_pool(self) -> None:
         while self._pool_short():

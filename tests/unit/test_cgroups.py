@@ -108,6 +108,40 @@ def test_v2_enables_controllers_and_writes_limits(tmp_path: Path) -> None:
     assert manager.oom_kills("c1") == 1
 
 
+def test_v1_spares_are_made_ahead_and_renamed_at_create(tmp_path: Path) -> None:
+    fake_v1(tmp_path, hybrid=True)
+    manager = manager_for("shoal", root=str(tmp_path))
+    assert manager.make_spare() and manager.make_spare() and manager.spare_count() == 2
+    [spare, _] = sorted(p.name for p in (tmp_path / "memory/shoal").iterdir() if p.name.startswith("spare-"))
+    assert (tmp_path / "cpuset/shoal" / spare / "cpuset.cpus").read_text() == "0-3"  # ready to be joined
+    manager.create("c1", Limits(memory_bytes=64 << 20))
+    assert manager.spare_count() == 1
+    assert (tmp_path / "memory/shoal/c1/memory.limit_in_bytes").read_text() == str(64 << 20)
+    assert (tmp_path / "cpuset/shoal/c1/cpuset.cpus").read_text() == "0-3"
+    assert (tmp_path / "unified/shoal/c1").is_dir()  # cgroup2 cannot rename: made at create
+    assert len([p for p in (tmp_path / "pids/shoal").iterdir() if p.name.startswith("spare-")]) == 1
+    manager.remove_spares()  # also what a new supervisor does with a stopped one's
+    # (A fake cpuset directory holds files, which rmdir on a real cgroupfs does not mind.)
+    assert not any(p.name.startswith("spare-") for h in ("memory", "pids") for p in (tmp_path / h / "shoal").iterdir())
+
+
+def test_v1_a_spare_that_cannot_be_renamed_is_dropped_and_the_cgroup_made(tmp_path: Path) -> None:
+    fake_v1(tmp_path)
+    manager = manager_for("shoal", root=str(tmp_path))
+    manager.make_spare()
+    [spare] = [p.name for p in (tmp_path / "pids/shoal").iterdir()]
+    (tmp_path / "pids/shoal" / spare).rmdir()  # gone in one hierarchy: its rename fails
+    manager.create("c1", Limits(pids_limit=3))
+    assert (tmp_path / "pids/shoal/c1/pids.max").read_text() == "3"
+    assert sorted(p.name for p in (tmp_path / "memory/shoal").iterdir()) == ["c1"]
+
+
+def test_v2_has_no_spares(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    manager = manager_for("shoal", root=str(tmp_path))
+    assert manager.make_spare() is False and manager.spare_count() == 0
+
+
 @pytest.mark.parametrize(("shares", "weight"), [(2, 1), (1024, 39), (262144, 10000)])
 def test_shares_to_weight(shares: int, weight: int) -> None:
     assert shares_to_weight(shares) == weight
