@@ -158,17 +158,25 @@ def children(pid: int) -> list[int]:
 
 
 def namespace(pid: int, kind: str) -> str:
-    return os.readlink(f"/proc/{pid}/ns/{kind}")
+    """The namespace's identity, or "" once the process is gone (children come and go as we look)."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/{kind}")
+    except FileNotFoundError:
+        return ""
+
+
+def _children_in(supervisor: int) -> list[tuple[int, str, str]]:
+    found = [(pid, namespace(pid, "mnt"), namespace(pid, "net")) for pid in children(supervisor)]
+    return [child for child in found if child[1] and child[2]]
 
 
 def container_inits(supervisor: int) -> list[int]:
     """Containers' inits: the supervisor's children in a mount namespace of their own."""
-    return [pid for pid in children(supervisor) if namespace(pid, "mnt") != namespace(supervisor, "mnt")]
+    return [pid for pid, mnt, _ in _children_in(supervisor) if mnt != namespace(supervisor, "mnt")]
 
 
 def pooled_inits(supervisor: int) -> list[int]:
     """Inits cloned ahead by the zygote: the supervisor's children (CLONE_PARENT) with a network
     namespace of their own, but still the host's mounts (their mount namespace comes with a container)."""
     host = namespace(supervisor, "mnt"), namespace(supervisor, "net")
-    return [pid for pid in children(supervisor)
-            if namespace(pid, "mnt") == host[0] and namespace(pid, "net") != host[1]]
+    return [pid for pid, mnt, net in _children_in(supervisor) if mnt == host[0] and net != host[1]]
