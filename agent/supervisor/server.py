@@ -18,7 +18,7 @@ from typing import Any
 from agent.cgroups import CgroupManager, Limits, manager_for
 from agent.supervisor import execproc, launch, protocol, records
 from agent.supervisor.logs import LineSplitter, LogFile
-from agent.supervisor.zygote import Zygote
+from agent.supervisor.zygote import InitPool, Zygote
 
 
 class RequestError(Exception):
@@ -29,7 +29,6 @@ class RequestError(Exception):
 
 IDLE_BEFORE_REFILL = 0.01
 SPARE_CGROUPS = 2  # made ahead, like the inits
-POOL_SIZE = 2  # inits cloned ahead: one for the next start, one on its way (a burst falls back to a clone)
 UNKNOWN_EXIT = 255  # what Docker reports when an exit status was lost
 LOST_STATUS = "exit status unknown: the container ended while the runtime supervisor was not its parent"
 
@@ -60,7 +59,7 @@ class Client:
 
 class Supervisor:
     def __init__(self, state_dir: str, cgroup_parent: str, cgroups: CgroupManager | None = None,
-                 zygote: Zygote | None = None) -> None:
+                 pool: InitPool | None = None) -> None:
         self.state_dir = state_dir
         self.cgroups = cgroups or manager_for(cgroup_parent)
         self.selector = selectors.DefaultSelector()
@@ -72,10 +71,7 @@ class Supervisor:
         self.spawned: dict[str, launch.Spawned] = {}  # created containers' inits, waiting for start
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
         self.stopping = False
-        # Inits with their own network namespace, cloned ahead by the zygote (zygote.py says why).
-        self.zygote = zygote
-        self.pool: dict[int, launch.Spawned] = {}
-        self.pool_requested = 0
+        self.pool = pool  # inits with their own network namespace, cloned ahead (zygote.py says why)
         self.spares_wanted = True  # until the layout says it cannot rename cgroups (v2)
         self.after_reply: list[Callable[[], None]] = []
         self.veths = int.from_bytes(os.urandom(1), "big")  # a serial, so a run's veth never meets its last one's
@@ -97,15 +93,16 @@ class Supervisor:
         listener.setblocking(False)
         self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
         self.selector.register(wake_r, selectors.EVENT_READ, ("signal", None))
-        if self.zygote is not None:
-            self.selector.register(self.zygote.sock, selectors.EVENT_READ, ("zygote", None))
-            self._refill_pool()
+        if self.pool is not None and self.pool.sock is not None:
+            self.selector.register(self.pool.sock, selectors.EVENT_READ, ("zygote", None))
+            self.pool.refill()
         self.cgroups.remove_spares()  # a previous supervisor's
         self.adopt()
         while not (self.stopping and not self.running):
             events = self.selector.select(timeout=IDLE_BEFORE_REFILL if self._short() else 1.0)
             if not events:
-                self._refill_pool()
+                if self.pool is not None:
+                    self.pool.refill()
                 self._refill_spares()
             for key, _ in events:
                 kind, payload = key.data
@@ -126,7 +123,8 @@ class Supervisor:
         listener.close()
         for container_id in list(self.spawned):
             self._discard(container_id)
-        self._drain_pool()
+        if self.pool is not None:
+            self.pool.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
         for fds in self.cgroup_fds.values():
@@ -236,8 +234,8 @@ class Supervisor:
         before it can exec, but not yet: its veth (bridge mode) and its move into the cgroups.
         Their failures are reported by `release`, which runs after them."""
         reset_volatile_workdir(spec.work)
-        if not spec.host_network and self.pool:
-            spawned = self.pool.pop(next(iter(self.pool)))
+        spawned = self.pool.take() if self.pool is not None and not spec.host_network else None
+        if spawned is not None:
             launch.activate(spawned, spec)
         else:
             spawned = launch.spawn(spec, self.devnull)
@@ -264,10 +262,8 @@ class Supervisor:
 
     def _short(self) -> bool:
         """Whether inits or spare cgroups are to be made once the supervisor is idle."""
-        return self._pool_short() or (self.spares_wanted and self.cgroups.spare_count() < SPARE_CGROUPS)
-
-    def _pool_short(self) -> bool:
-        return self.zygote is not None and len(self.pool) + self.pool_requested < POOL_SIZE
+        return (self.pool is not None and self.pool.short()) or \
+            (self.spares_wanted and self.cgroups.spare_count() < SPARE_CGROUPS)
 
     def _refill_spares(self) -> None:
         """Cgroups made ahead, which creates rename (cgroup v1): the making is off the request path."""
@@ -278,37 +274,13 @@ class Supervisor:
             print(f"making spare cgroups failed ({e}); containers' cgroups are made at create", file=sys.stderr)
             self.spares_wanted = False
 
-    def _refill_pool(self) -> None:
-        while self._pool_short():
-            assert self.zygote is not None
-            self.zygote.request()
-            self.pool_requested += 1
-
     def _on_zygote(self) -> None:
-        assert self.zygote is not None
-        try:
-            made = self.zygote.receive()
-        except (OSError, EOFError) as e:  # it died: starts clone directly from now on
-            print(f"the zygote is gone ({e}); containers are cloned by the supervisor itself", file=sys.stderr)
-            self.selector.unregister(self.zygote.sock)
-            self.zygote.close()
-            self.zygote = None
-            return
-        self.pool_requested -= 1
-        if isinstance(made, str):  # not retried until the next start takes from the pool
-            print(f"the zygote could not clone an init: {made}", file=sys.stderr)
-        elif self.stopping:
-            launch.discard(made)
-        else:
-            self.pool[made.pid] = made
-
-    def _drain_pool(self) -> None:
-        for spawned in self.pool.values():
-            launch.discard(spawned)
-        self.pool.clear()
-        if self.zygote is not None:
-            self.zygote.close()
-            self.zygote = None
+        assert self.pool is not None and self.pool.sock is not None
+        sock = self.pool.sock
+        if problem := self.pool.receive(keep=not self.stopping):
+            print(problem, file=sys.stderr)
+        if self.pool.sock is None:  # the zygote is gone
+            self.selector.unregister(sock)
 
     def _discard(self, container_id: str) -> None:
         spawned = self.spawned.pop(container_id, None)
@@ -339,7 +311,8 @@ class Supervisor:
         oom_before = self.cgroups.oom_kills(container_id)
         out_r, err_r, pid = spawned.stdout_r, spawned.stderr_r, spawned.pid
         try:
-            launch.release(spawned, spec.bridge, self._veth_name(container_id))
+            launch.release(spawned, spec.bridge, self._veth_name(container_id) if spec.bridge and not spawned.veth
+                           else "")
         except launch.StartError as e:
             for fd in (out_r, err_r):
                 os.close(fd)
@@ -388,7 +361,8 @@ class Supervisor:
             raise RequestError("conflict", f"{len(self.running)} containers are still running")
         for container_id in list(self.spawned):
             self._discard(container_id)
-        self._drain_pool()
+        if self.pool is not None:
+            self.pool.close()
         self.stopping = True
         return {}
 
@@ -468,8 +442,8 @@ class Supervisor:
                 self._broadcast({"event": "exec_exited", "exec_id": pid, "exit_code": code})
             elif pid in self.by_pid:
                 self._finish(self.by_pid.pop(pid), code)
-            elif pid in self.pool:  # a pooled init died waiting (killed by hand?): the next start clones anew
-                self.pool.pop(pid).close()
+            elif self.pool is not None:
+                self.pool.forget(pid)
 
     def _finish(self, running: Running, code: int, error: str = "") -> None:
         self._drain(running)
@@ -520,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--socket", required=True)
     args = parser.parse_args(argv)
     os.umask(0o022)
-    supervisor = Supervisor(args.state_dir, args.cgroup_parent, zygote=Zygote())
+    supervisor = Supervisor(args.state_dir, args.cgroup_parent, pool=InitPool(Zygote()))
     with open(os.path.join(args.state_dir, "supervisor.pid"), "w") as f:
         f.write(str(os.getpid()))
     try:

@@ -25,6 +25,68 @@ import socket
 from agent.supervisor import launch
 from agent.supervisor import syscalls as sc
 
+POOL_SIZE = 2  # inits cloned ahead: one for the next start, one on its way (a burst falls back to a clone)
+
+
+class InitPool:
+    """The inits the zygote has cloned ahead, as the supervisor keeps them: a start on its own
+    network takes one, more are asked for when the supervisor is idle, and one that dies waiting
+    is forgotten. Without the zygote (it died), the inits already made are still handed out."""
+
+    def __init__(self, zygote: Zygote) -> None:
+        self.zygote: Zygote | None = zygote
+        self.ready: dict[int, launch.Spawned] = {}
+        self.requested = 0
+
+    @property
+    def sock(self) -> socket.socket | None:
+        return self.zygote.sock if self.zygote is not None else None
+
+    def short(self) -> bool:
+        return self.zygote is not None and len(self.ready) + self.requested < POOL_SIZE
+
+    def refill(self) -> None:
+        while self.short():
+            assert self.zygote is not None
+            self.zygote.request()
+            self.requested += 1
+
+    def take(self) -> launch.Spawned | None:
+        return self.ready.pop(next(iter(self.ready))) if self.ready else None
+
+    def receive(self, keep: bool) -> str:
+        """The zygote's next answer (kept, or discarded when the supervisor is stopping); returns
+        what went wrong, for the supervisor's log."""
+        assert self.zygote is not None
+        try:
+            made = self.zygote.receive()
+        except (OSError, EOFError) as e:  # it died: starts clone directly once the pool is empty
+            self.zygote.close()
+            self.zygote = None
+            return f"the zygote is gone ({e}); containers are cloned by the supervisor itself"
+        self.requested -= 1
+        if isinstance(made, str):  # not retried until the next start takes from the pool
+            return f"the zygote could not clone an init: {made}"
+        if keep:
+            self.ready[made.pid] = made
+        else:
+            launch.discard(made)
+        return ""
+
+    def forget(self, pid: int) -> None:
+        """A pooled init died waiting (killed by hand?): the next start clones anew."""
+        gone = self.ready.pop(pid, None)
+        if gone is not None:
+            gone.close()
+
+    def close(self) -> None:
+        for spawned in self.ready.values():
+            launch.discard(spawned)
+        self.ready.clear()
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
+
 
 class Zygote:
     """The supervisor's side."""
