@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+from agent import allocator
 from agent.config import (
     DEFAULT_BRIDGE,
     DEFAULT_CERTS_DIR,
@@ -96,6 +97,7 @@ async def serve(config: AgentConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    allocator.tune_for_transfers()
     try:
         config = parse_args(argv)
         asyncio.run(remove_network(config) if config.remove_network else serve(config))

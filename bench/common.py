@@ -37,7 +37,9 @@ def state_root(label: str) -> Iterator[str]:
         image = root + ".ext4"
         subprocess.run(["truncate", "-s", "16G", image], check=True)
         try:
-            subprocess.run(["mkfs.ext4", "-q", "-F", image], check=True)
+            # Initialised at once: otherwise ext4lazyinit zeroes the inode tables in the background during
+            # the run, and writes there were 4-8x slower than on the host's disk (measured).
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", image], check=True)
             subprocess.run(["mount", "-o", "loop", image, root], check=True)
             print(f"(state on a journaled ext4 loop image: {device}, under {tempfile.gettempdir()}, has no journal)")
             try:

@@ -64,7 +64,7 @@ def main() -> None:
                     pass
                 rpc.append(time.perf_counter() - began)
                 forget(agent, image)
-                target = os.path.join(root, "skopeo-copy")
+                target = os.path.join(os.path.dirname(agent.state_dir), "skopeo-copy")  # the agent's filesystem
                 began = time.perf_counter()
                 copied = subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{image}",
                                          f"oci:{target}:v1"], capture_output=True, text=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
-import gzip
 import hashlib
 import json
 import os
@@ -44,6 +43,7 @@ from agent.containers.service import ContainerService
 from agent.errors import BadInput, Failed, InvalidSpec, NotFound, ShoalError
 from agent.images import reference
 from agent.images.archive import OCI_CONFIG, OCI_MANIFEST, ArchiveImage, LayerBlob, host_platform, sha256_digest
+from agent.images.compression import decompressed
 from agent.images.extract import LayerError, extract_layer
 from agent.images.model import ImageRecord
 from agent.images.service import ImageService
@@ -310,7 +310,7 @@ class Builder:
                 unpacked = tempfile.mkdtemp(dir=scratch)  # ADD unpacks a local tar archive, as Docker does
                 os.chmod(unpacked, 0o755)  # it becomes the destination directory
                 with open(path, "rb") as raw:
-                    extract_layer(_decompressed(raw), unpacked)
+                    extract_layer(decompressed(raw), unpacked)
                 copies.append((unpacked, target))
             elif os.path.isdir(path) and not os.path.islink(path):
                 copies.append((path, target))
@@ -461,9 +461,4 @@ def _files(source: str, destination: str) -> Iterator[tuple[str, str]]:
                 path = os.path.join(directory, name)
                 yield path, os.path.join(destination, os.path.relpath(path, source))
 
-
-def _decompressed(raw: Any) -> Any:
-    magic = raw.read(2)
-    raw.seek(0)
-    return gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
 

@@ -88,7 +88,7 @@ def extract_layer(stream: IO[bytes], dest: str) -> int:
     layer = _Layer(dest)
     total = 0
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=COPY_CHUNK) as tar:
             for member in tar:
                 total += _extract_member(layer, tar, member)
         for parts, mtime in reversed(layer.dir_times):

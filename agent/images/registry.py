@@ -15,6 +15,7 @@ registry's credentials.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import ipaddress
 import json
@@ -56,6 +57,19 @@ class Credentials:
         return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
 
 
+@functools.lru_cache(maxsize=32)
+def _tls_context(insecure: bool, ca: str, _ca_changed: int) -> ssl.SSLContext:
+    """Made once per trust setting (and again when the CA file changes): loading the system CAs
+    takes ~20 ms, which every blob's connection paid before."""
+    context = ssl.create_default_context()
+    if insecure:  # Docker's insecure registries: TLS if offered, but its certificate is not checked
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if ca:
+        context.load_verify_locations(cafile=ca)
+    return context
+
+
 def is_loopback(host: str) -> bool:
     """`localhost:5000`, `127.0.0.1`, `[::1]:5000`: registries Docker reaches over plain HTTP."""
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
@@ -83,14 +97,12 @@ class RegistryClient:
         return self.insecure or is_loopback(self.host)
 
     def _context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        if self.insecure:  # Docker's insecure registries: TLS if offered, but its certificate is not checked
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
         ca = os.path.join(self.certs_dir, self.host, "ca.crt") if self.certs_dir else ""
-        if ca and os.path.exists(ca):
-            context.load_verify_locations(cafile=ca)
-        return context
+        try:
+            changed = os.stat(ca).st_mtime_ns if ca else 0
+        except FileNotFoundError:
+            ca, changed = "", 0
+        return _tls_context(self.insecure, ca, changed)
 
     def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         if scheme == "https":

@@ -9,7 +9,6 @@ temporary file first (a tar member's size must be known before its data).
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -19,6 +18,7 @@ import tempfile
 from collections.abc import Callable
 
 from agent.images.archive import OCI_MANIFEST
+from agent.images.compression import CHUNK, GZIP_MAGIC, decompressed
 from agent.images.model import ImageRecord
 
 FORMATS = ("docker", "oci")
@@ -89,14 +89,14 @@ def _docker_archive(tar: tarfile.TarFile, records: list[ImageRecord], blob_path:
 
 def _add_layer(tar: tarfile.TarFile, name: str, blob: str, scratch: str) -> None:
     with open(blob, "rb") as f:
-        compressed = f.read(2) == b"\x1f\x8b"
+        compressed = f.read(2) == GZIP_MAGIC
     if not compressed:
         _add_file(tar, name, blob)
         return
     fd, expanded = tempfile.mkstemp(dir=scratch, suffix=".tar")
     try:
-        with os.fdopen(fd, "wb") as out, gzip.open(blob, "rb") as source:
-            shutil.copyfileobj(source, out, 1 << 20)
+        with os.fdopen(fd, "wb") as out, open(blob, "rb") as raw:
+            shutil.copyfileobj(decompressed(raw), out, CHUNK)
         _add_file(tar, name, expanded)
     finally:
         os.unlink(expanded)

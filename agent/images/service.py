@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from agent import allocator
 from agent.errors import AccessDenied, Failed, InvalidSpec, NotFound, ShoalError, Unavailable
 from agent.images import pull, push, reference, save
 from agent.images.model import ImageRecord
@@ -83,6 +84,7 @@ class ImageService:
             raise
         finally:
             del self._pulls[key]
+            allocator.release()
 
     async def push(self, text: str, credentials: Credentials | None = None, progress: Progress | None = None) -> str:
         """Pushes the local image named `text` to the registry that name points at; returns the
@@ -176,6 +178,7 @@ class ImageService:
                 raise InvalidSpec("archive", f"{filename or 'the upload'} is empty")
             return await asyncio.to_thread(self.store.import_archive, path, filename or "archive", tag)
         finally:
+            allocator.release()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 

@@ -13,7 +13,6 @@ a failure removes whatever that import added, so a bad archive stores nothing.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
 import os
@@ -22,17 +21,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import IO
 
 from agent.errors import Conflict, Failed, InvalidSpec, NotFound
 from agent.images import reference, save
 from agent.images.archive import ArchiveError, ArchiveImage, LayerBlob, read_archive, sha256_digest
+from agent.images.compression import UnsupportedCompression, decompressed
 from agent.images.extract import LayerError, extract_layer
 from agent.images.model import ImageConfig, ImageRecord
 
 IN_FLIGHT_GRACE = 5.0  # an image imported, pulled or used this recently is never collected
 COPY_CHUNK = 1 << 20
+PARALLEL_LAYERS = 3  # Docker's default max-concurrent-downloads
 
 
 class _HashingReader:
@@ -252,8 +254,12 @@ class ImageStore:
             return self._load(record.id, tags)
 
     def lower_dirs(self, record: ImageRecord) -> list[str]:
-        """Overlay lower directories for the image, topmost first, relative to layers_dir."""
-        return [diff_id.removeprefix("sha256:") for diff_id in reversed(record.diff_ids)]
+        """Overlay lower directories for the image, topmost first, relative to layers_dir.
+
+        A layer the image lists twice appears once, at its topmost place: overlayfs refuses a
+        directory twice (ELOOP), and the lower copy cannot show through, since every path it has
+        (file, directory, whiteout) the upper copy has too, and the upper copy decides it."""
+        return list(dict.fromkeys(diff_id.removeprefix("sha256:") for diff_id in reversed(record.diff_ids)))
 
     # ---- import ---------------------------------------------------------------------------------
     def import_archive(self, path: str, label: str, tag: str = "") -> list[ImageRecord]:
@@ -311,11 +317,7 @@ class ImageStore:
     def _import_one(self, image: ArchiveImage, added: list[str], label: str) -> ImageRecord:
         config = image.config_json
         image_id = sha256_digest(image.config)
-        size = 0
-        for position, layer in enumerate(image.layers):
-            where = f"{label}: layer {position} ({layer.digest[:19]})"
-            blob = self._store_blob(layer, added, where)
-            size += self._unpack(blob, layer, added, where)
+        size = sum(self._store_layers(image.layers, added, label))
         for data in (image.manifest, image.config):
             self._store_bytes(data, added)
         record = ImageRecord(
@@ -333,6 +335,25 @@ class ImageStore:
             os.replace(record_path + ".tmp", record_path)
             added.append(record_path)
         return record
+
+    def _store_layers(self, layers: tuple[LayerBlob, ...], added: list[str], label: str) -> list[int]:
+        """Downloads (or copies) and unpacks the layers side by side, as Docker and skopeo download:
+        the work is mostly writing to the page cache, hashing and inflating, which run outside the
+        GIL, so two layers at once take little more than one. Every layer is finished (or has
+        failed) before this returns, so a failed import knows all it added; the first failure in
+        layer order is raised. A layer the image lists twice is stored once."""
+        unique = {layer.diff_id: (position, layer) for position, layer in reversed(list(enumerate(layers)))}
+
+        def store(position: int, layer: LayerBlob) -> int:
+            where = f"{label}: layer {position} ({layer.digest[:19]})"
+            return self._unpack(self._store_blob(layer, added, where), layer, added, where)
+
+        if len(unique) == 1:
+            return [store(*next(iter(unique.values())))]
+        with ThreadPoolExecutor(max_workers=min(len(unique), PARALLEL_LAYERS),
+                                thread_name_prefix="layer") as pool:
+            futures = [pool.submit(store, position, layer) for position, layer in sorted(unique.values())]
+        return [future.result() for future in futures]
 
     def _store_bytes(self, data: bytes, added: list[str]) -> None:
         path = os.path.join(self.blobs, sha256_digest(data).removeprefix("sha256:"))
@@ -374,18 +395,15 @@ class ImageStore:
         os.mkdir(temporary, 0o755)
         try:
             with open(blob, "rb") as raw:
-                magic = raw.read(4)
-                raw.seek(0)
-                if magic[:4] == b"\x28\xb5\x2f\xfd":
-                    raise Failed(f"{where}: zstd-compressed layers are not supported yet (use gzip or plain tar)")
-                stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if magic[:2] == b"\x1f\x8b" else raw  # type: ignore[assignment]
-                reader = _HashingReader(stream)
+                reader = _HashingReader(decompressed(raw))
                 size = extract_layer(reader, temporary)  # type: ignore[arg-type]
                 if reader.drain() != layer.diff_id:
                     raise Failed(f"{where}: uncompressed content does not match diff_id {layer.diff_id}")
             os.rename(temporary, final)
         except LayerError as e:
             raise Failed(f"{where}: refused: {e}") from None
+        except UnsupportedCompression as e:
+            raise Failed(f"{where}: {e}") from None
         except (OSError, EOFError) as e:
             raise Failed(f"{where}: cannot unpack: {e}") from None
         finally:

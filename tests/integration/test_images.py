@@ -49,7 +49,13 @@ def test_layers_shared_whiteouts_and_opaque_dirs(agent: AgentProcess, tmp_path: 
     layers = [n for n in os.listdir(os.path.join(agent.state_dir, "images", "layers")) if not n.endswith(".json")]
     assert len(layers) == len(set(layers))
     assert agent.cli("run", "--rm", "base:1", "cat", "/data/drop").out == "drop\n"
-    for name in ("layered:1", "base:1"):
+    # An image may list one layer twice (an empty layer between two steps, say): it is stored once.
+    twice = os.path.join(str(tmp_path), "twice.tar")
+    write_oci_layout(twice, [base, top, base], name="twice:1")
+    assert agent.cli("image", "import", twice).code == 0, "an image listing a layer twice"
+    ran = agent.cli("run", "--rm", "twice:1", "cat", "/cfg/old")
+    assert ran.out == "old\n", ran.err  # the base on top again
+    for name in ("layered:1", "base:1", "twice:1"):
         assert agent.cli("image", "rm", name).code == 0
 
 
@@ -66,21 +72,26 @@ def test_image_rm_refused_while_in_use_and_tags(agent: AgentProcess, busybox_tar
 
 
 def test_digest_mismatch_stores_nothing(agent: AgentProcess, tmp_path: object) -> None:
+    """Several layers are stored at once: the good ones are removed again when one is bad."""
     path = os.path.join(str(tmp_path), "bad.tar")
-    write_oci_layout(path, [layer_tar([Entry("f", b"one")])], name="bad:1")
+    write_oci_layout(path, [layer_tar([Entry(name, name.encode() * 100_000)]) for name in ("f", "g", "h")],
+                     name="bad:1")
+    corrupted = False
     with tarfile.open(path) as src, tarfile.open(path + ".tampered", "w") as dst:
         for member in src.getmembers():
             data = src.extractfile(member).read()  # type: ignore[union-attr]
-            if member.name.startswith("blobs/") and data[:2] == b"\x1f\x8b":
-                data = data[:-8] + b"\x00" * 8  # the layer blob, corrupted
+            if member.name.startswith("blobs/") and data[:2] == b"\x1f\x8b" and not corrupted:
+                data = data[:-8] + b"\x00" * 8  # one layer blob, corrupted
+                corrupted = True
             member.size = len(data)
             import io
 
             dst.addfile(member, io.BytesIO(data))
-    before = sorted(os.listdir(os.path.join(agent.state_dir, "images", "blobs", "sha256")))
+    stored = [os.path.join(agent.state_dir, "images", part) for part in ("blobs/sha256", "layers")]
+    before = [sorted(os.listdir(directory)) for directory in stored]
     result = agent.cli("image", "import", path + ".tampered")
     assert result.code == 1 and "does not match its digest" in result.err
-    assert sorted(os.listdir(os.path.join(agent.state_dir, "images", "blobs", "sha256"))) == before
+    assert [sorted(os.listdir(directory)) for directory in stored] == before
     assert "bad" not in agent.cli("images").out
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from make_busybox_image import Entry, layer_tar, write_docker_archive, write_oci
 
 from agent.images import reference
 from agent.images.archive import ArchiveError, read_archive
+from agent.images.compression import GzipReader, UnsupportedCompression, decompressed
 
 
 @pytest.mark.parametrize(("ref", "normal"), [("busybox", "busybox:latest"),
@@ -65,3 +69,34 @@ def test_wrong_media_type_and_missing_blobs_are_named(tmp_path: Path) -> None:
         pass
     with pytest.raises(ArchiveError, match="neither an OCI image layout"):
         read_archive(str(tmp_path / "neither.tar"), "neither.tar")
+
+
+def _gunzip_all(data: bytes, piece: int) -> bytes:
+    reader = GzipReader(io.BytesIO(data))
+    return b"".join(iter(lambda: reader.read(piece), b""))
+
+
+@pytest.mark.parametrize("piece", [1, 7, 1 << 20])
+def test_gzip_reader_reads_members_and_padding_as_gzip_does(piece: int) -> None:
+    first, second = os.urandom(70_000), b"tar content " * 5000
+    stream = gzip.compress(first) + gzip.compress(second) + b"\0" * 1024  # `cat a.gz b.gz`, then padding
+    assert _gunzip_all(stream, piece) == gzip.decompress(stream) == first + second
+    assert GzipReader(io.BytesIO(stream)).read() == first + second
+
+
+def test_gzip_reader_refuses_truncated_and_corrupt_layers() -> None:
+    stream = gzip.compress(os.urandom(50_000))
+    with pytest.raises(EOFError, match="truncated"):
+        _gunzip_all(stream[:-100], 4096)
+    corrupt = bytearray(stream)
+    corrupt[-8] ^= 0xFF  # the CRC-32 in the trailer
+    with pytest.raises(gzip.BadGzipFile, match="corrupt gzip data"):
+        _gunzip_all(bytes(corrupt), 4096)
+
+
+def test_layer_compression_is_told_by_its_first_bytes() -> None:
+    plain = layer_tar([Entry("a", b"1")])
+    assert decompressed(io.BytesIO(gzip.compress(plain))).read() == plain
+    assert decompressed(io.BytesIO(plain)).read() == plain
+    with pytest.raises(UnsupportedCompression, match="zstd"):
+        decompressed(io.BytesIO(b"\x28\xb5\x2f\xfd" + b"\0" * 10))
