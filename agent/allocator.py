@@ -1,13 +1,13 @@
 """glibc's allocator, set for an agent that streams images in 1 MiB pieces.
 
-With glibc's defaults, memory freed at the top of a heap is handed back to the kernel as soon as
-128 KiB of it is free, so each 1 MiB piece of a pull (read, hashed, inflated, written) faulted its
-pages in again: a 50 MiB pull took 0.21-0.24 s in the agent against 0.11-0.15 s with the
-thresholds below (bench/pull.py, same run). glibc raises its thresholds by itself when a large
-block is freed, but not in the agent's worker threads' heaps, as measured. What a transfer leaves
-free is handed back once it ends (`release`), so the agent's resident memory stays as small.
-Without glibc (musl) nothing changes.
-"""
+With glibc's defaults, a block of 128 KiB or more gets its own mapping and memory freed at the
+top of a heap goes back to the kernel: each piece of a pull (read, hashed, inflated, written)
+then faulted its pages in afresh, 11,000 page faults for a 50 MiB pull, which took 0.15-0.17 s
+in the agent against 0.11-0.13 s with the thresholds below (bench/pull.py). glibc raises its
+thresholds by itself once a large block is freed, which is why a process that had allocated a
+big buffer early pulled fast and the agent did not. What a transfer leaves free is handed back
+once it ends (`release`), so the agent's resident memory stays as small. Without glibc (musl)
+nothing changes."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import ctypes.util
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-TRIM_THRESHOLD = 8 << 20  # free memory kept at a heap's top before it goes back to the kernel
-MMAP_THRESHOLD = 2 << 20  # blocks this large or larger get their own mapping, freed at once
+TRIM_THRESHOLD = 16 << 20  # free memory kept at a heap's top before it goes back to the kernel
+MMAP_THRESHOLD = 4 << 20  # blocks this large or larger get their own mapping, freed at once
 
 
 def _libc() -> ctypes.CDLL | None:

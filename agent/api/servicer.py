@@ -170,13 +170,16 @@ def _credentials(request: apb.PullImageRequest | apb.PushImageRequest) -> Creden
 
 
 T = TypeVar("T")
+PROGRESS_INTERVAL = 0.1  # seconds between progress updates of a transfer, as Docker's progress bars
 
 
 async def _with_progress(start: Callable[[Callable[[str, int, int], None]], Awaitable[T]],
                          ) -> AsyncIterator[tuple[str, int, int] | T]:
     """Runs a transfer, yielding (blob, done, total) as it goes, then its result. Progress from the
-    transfer's thread is handed to the event loop; only the latest figure of each blob is kept, so
-    a slow client never holds the transfer back."""
+    transfer's threads is handed to the event loop at most once per PROGRESS_INTERVAL, with only
+    the latest figure of each blob: a slow client never holds the transfer back, and a fast
+    transfer does not spend its time waking the event loop (a 50 MiB pull on loopback sent 45
+    updates in 0.15 s)."""
     loop = asyncio.get_running_loop()
     latest: dict[str, tuple[int, int]] = {}
     guard = threading.Lock()
@@ -184,8 +187,10 @@ async def _with_progress(start: Callable[[Callable[[str, int, int], None]], Awai
 
     def progress(blob: str, current: int, total: int) -> None:
         with guard:
+            wake = not latest
             latest[blob] = (current, total)
-        loop.call_soon_threadsafe(changed.set)
+        if wake:
+            loop.call_soon_threadsafe(changed.set)
 
     def taken() -> list[tuple[str, tuple[int, int]]]:
         with guard:
@@ -202,6 +207,7 @@ async def _with_progress(start: Callable[[Callable[[str, int, int], None]], Awai
             changed.clear()
             for blob, (current, total) in taken():
                 yield blob, current, total
+            await asyncio.wait({transfer}, timeout=PROGRESS_INTERVAL)
         for blob, (current, total) in taken():  # what came in just before the end
             yield blob, current, total
         yield transfer.result()
