@@ -110,6 +110,8 @@ def cmd_run(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, interrupted)
     if args.rm:
         stub.RemoveContainer(apb.RemoveContainerRequest(container=container.id, force=True))
+    if final.error:  # its command could not be executed after all, or its end was not seen
+        print(f"Error: {final.error}", file=sys.stderr)
     return int(final.exit_code)
 
 

@@ -6,6 +6,7 @@ References: capabilities(7), prctl(2), setgroups(2); Docker's default capability
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 
@@ -68,17 +69,21 @@ def resolve_user(user: str, etc: str = "/etc") -> Identity:
     return Identity(uid=uid, gid=gid, groups=tuple(g for g in extra if g != gid), home=home)
 
 
-def drop_privileges(identity: Identity) -> None:
-    """Bounding set reduced to Docker's defaults, no_new_privs on, then the user switch.
-
-    Order matters: dropping from the bounding set needs CAP_SETPCAP, which setuid to a non-root
-    user takes away; for root the permitted/effective/inheritable sets are cut with capset.
-    """
+def limit_bounding_set() -> None:
+    """Cuts the bounding set to Docker's defaults. The bounding set only limits what execve
+    grants, so the init keeps its own capabilities until `switch_identity` (it still configures
+    eth0 and unshares its cgroup namespace after this)."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         last_cap = int(f.read())
     for cap in range(last_cap + 1):
         if not DEFAULT_CAP_MASK & (1 << cap):
             sc.prctl(sc.PR_CAPBSET_DROP, cap)
+
+
+def switch_identity(identity: Identity) -> None:
+    """no_new_privs on, then the user switch; for root the permitted, effective and inheritable
+    sets are cut with capset. After `limit_bounding_set`: dropping from the bounding set needs
+    CAP_SETPCAP, which setuid to a non-root user takes away."""
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     os.setgroups(list(identity.groups))
@@ -88,13 +93,55 @@ def drop_privileges(identity: Identity) -> None:
         sc.capset(DEFAULT_CAP_MASK, DEFAULT_CAP_MASK, 0)
 
 
-def exec_command(argv: list[str], env: list[str], cwd: str, user: str) -> None:
-    """Becomes the container's process: working dir, identity, then execve (PATH searched in env)."""
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A process resolved against the container's files, ready for execve."""
+
+    path: str  # the executable, found as execvpe would find it
+    argv: list[str]
+    environment: dict[str, str]
+    identity: Identity
+
+
+def prepare_command(argv: list[str], env: list[str], cwd: str, user: str) -> Command:
+    """Every step before execve that depends on the image (user, working dir, executable), so that
+    an init does them while it waits to be started: a start then has only the identity switch
+    and execve left, and whatever is wrong with the image is still reported by the start."""
     identity = resolve_user(user)
     environment = {key: value for key, _, value in (item.partition("=") for item in env)}
     environment.setdefault("HOME", identity.home)
     environment.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     os.makedirs(cwd, exist_ok=True)
     os.chdir(cwd)
-    drop_privileges(identity)
-    os.execvpe(argv[0], argv, environment)
+    path = find_executable(argv[0], environment)
+    limit_bounding_set()
+    return Command(path, argv, environment, identity)
+
+
+def find_executable(command: str, environment: dict[str, str]) -> str:
+    """As execvpe searches: a name with a slash as it is, any other along the environment's PATH;
+    the first regular file with an execute bit is taken (as Go's LookPath, which runc uses).
+    Raises what execvpe would: FileNotFoundError, or PermissionError when only files that cannot
+    be executed were found."""
+    candidates = [command] if "/" in command else \
+        [os.path.join(directory, command) for directory in os.get_exec_path(environment)]
+    refused = ""
+    for path in candidates:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        if os.path.exists(path):
+            refused = path
+    if refused:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), refused)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), command)
+
+
+def become(command: Command) -> None:
+    """Never returns: switches to the command's identity and execs it."""
+    switch_identity(command.identity)
+    os.execve(command.path, command.argv, command.environment)
+
+
+def exec_command(argv: list[str], env: list[str], cwd: str, user: str) -> None:
+    """Becomes the container's process: working dir, identity, then execve (PATH searched in env)."""
+    become(prepare_command(argv, env, cwd, user))

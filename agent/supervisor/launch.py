@@ -4,8 +4,8 @@ The init is either cloned ahead by the zygote (`clone_pooled`: own PID, UTS, IPC
 namespaces, loopback up, waiting for a container; zygote.py says why) and handed its container by
 `activate`, or, when none is ready or the container uses the host's network, cloned on the spot
 with one clone(2) carrying every namespace flag (`spawn`).
-The child reports a failed step on a close-on-exec pipe and exits 127; a successful execve closes
-the pipe, which is how the supervisor knows the container runs. Setup order, and why:
+The child reports a failed step on a close-on-exec pipe and exits 127; once set up it writes
+READY there, and a successful execve closes the pipe. Setup order, and why:
   1. the *supervisor* makes the container's cgroups and moves the child into them (pre-opened
      cgroup.procs files) while the child sets up its mounts: a cgroup migration waits out an RCU
      grace period (~7 ms here) whenever none happened recently, and this way that wait, like
@@ -14,7 +14,8 @@ the pipe, which is how the supervisor knows the container runs. Setup order, and
      host's mount table never changes per container; a pooled init unshares it only when handed
      its container, so it copies the mounts of that moment), opens host-side sources, pivots;
   3. /proc, /dev, /sys and binds inside the new root; then masked and read-only paths;
-  4. hostname (loopback is up already, in its own network namespace only);
+  4. hostname (loopback is up already, in its own network namespace only); the user, working
+     dir and executable are resolved in the image (identity.prepare_command), then READY;
   5. it waits for the supervisor's go message (`spawn` and `activate` run at create;
      the veth pair, whose peer lands in the child's namespace as eth0, is made at create when
      the bridge is known then, else by `release`, at start, which sends the message, with eth0's
@@ -22,7 +23,9 @@ the pipe, which is how the supervisor knows the container runs. Setup order, and
      it before the go message), then gives eth0 its address and default route,
      and unshares the cgroup namespace (its cgroup root must be its own cgroup, so only after
      joining);
-  6. user, capabilities, no_new_privs, execve.
+  6. user, capabilities, no_new_privs, execve. The start's answer does not wait for it: an
+     exec that fails (rare: everything it needs was checked before READY) is the container's
+     exit, with the child's report as its error.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from agent.supervisor import syscalls as sc
 NAMESPACES = sc.CLONE_NEWNS | sc.CLONE_NEWPID | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
 POOLED_NAMESPACES = sc.CLONE_NEWPID | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
 FRAME = struct.Struct(">I")
+READY = b"\0"  # on the report pipe: the child waits for its go message, with nothing left to fail
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
 
@@ -226,30 +230,45 @@ def announce_link(spawned: Spawned) -> None:
 
 def release(spawned: Spawned, bridge: BridgeAttachment | None, veth: str) -> None:
     """Attaches the child to the bridge unless that was done at create (`attach_veth`, named veth),
-    sends it the go message (with its address, unless it has configured eth0 already), and waits
-    until it has exec'd; StartError otherwise. The child's pipes for the report and the go message
-    are closed either way."""
+    waits until the child is ready (set up, its command found: nothing about the image is left to
+    fail), and sends it the go message (with its address, unless it has configured eth0 already);
+    StartError otherwise. It does not wait for the execve: the reply to the start travels while
+    the child execs. What fails after the go message (the exec itself, rarely) is reported when
+    the child exits, from its report pipe, which the caller then owns (`Spawned.error_r`)."""
     if bridge is not None:
         attach_veth(spawned, veth, bridge)
     failed = spawned.failed
     go = b"1" + (json.dumps(asdict(bridge)).encode() if bridge and not spawned.configured else b"")
     try:
         if not failed:
+            ready = os.read(spawned.error_r, len(READY))  # at once, unless the child is still setting up
+            if ready != READY:
+                failed = (ready + read_report(spawned.error_r)).decode(errors="replace") or \
+                    "the container's init ended while setting up"
+        if not failed:
             try:
                 os.write(spawned.joined_w, go)
-            except OSError as e:  # the child may already have failed (EPIPE, ESRCH): its report says why
+            except OSError as e:  # the child may have been killed meanwhile
                 failed = f"starting: {e}"
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(spawned.pid, 9)  # it may be waiting for the message: it must not run half set up
     finally:
         os.close(spawned.joined_w)  # without the message, a waiting child gives up and reports
-    with os.fdopen(spawned.error_r, "rb") as pipe:
-        report = pipe.read()
-    if report or failed:
+    if failed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(spawned.pid, 9)  # it may be waiting for the message: it must not run half set up
+        report = read_report(spawned.error_r)
+        os.close(spawned.error_r)
         with contextlib.suppress(ChildProcessError):  # the supervisor's loop may have reaped it already
             os.waitpid(spawned.pid, 0)
         # The child's own report says why when it failed first (our step then only found it gone).
         raise StartError(report.decode(errors="replace") if report else failed)
+
+
+def read_report(error_r: int) -> bytes:
+    """What a child wrote on its report pipe, to EOF (its exec or its end)."""
+    chunks = []
+    while chunk := os.read(error_r, 4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def discard(spawned: Spawned) -> None:
@@ -293,6 +312,9 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
         mounts.mask_paths()
         step = "setting the hostname"
         sc.sethostname(spec.hostname)
+        step = "starting the command"
+        prepared = identity.prepare_command(spec.argv, spec.env, spec.cwd, spec.user)
+        os.write(error_w, READY)
         step = "waiting to be started"
         go = os.read(joined_r, 4096)  # writes of at most PIPE_BUF bytes: each arrives whole
         if go.startswith(b"L") and spec.bridge is not None:  # eth0 exists, and the spec says its address
@@ -308,7 +330,7 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
             netlink.configure_interface("eth0", bridge.address, bridge.prefix, bridge.gateway)
         sc.unshare(sc.CLONE_NEWCGROUP)
         step = "starting the command"
-        identity.exec_command(spec.argv, spec.env, spec.cwd, spec.user)
+        identity.become(prepared)
     except FileNotFoundError as e:
         command = spec.argv[0] if spec is not None else ""
         _report(error_w, f'exec: "{command}": executable file not found in $PATH'

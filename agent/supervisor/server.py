@@ -48,6 +48,7 @@ class Running:
     log: LogFile | None
     pipes: dict[int, tuple[bytes, LineSplitter]] = field(default_factory=dict)
     pidfd: int = -1
+    report: int = -1  # the init's report pipe: what failed after its go message (launch.release)
 
 
 @dataclass
@@ -322,7 +323,7 @@ class Supervisor:
             "pid": pid, "generation": generation, "started_at": started_at,
             "start_ticks": records.process_start_ticks(pid), "oom_before": oom_before})
         running = Running(container_id, pid, generation, oom_before,
-                          LogFile(spec.log_path, spec.log_max_bytes, spec.log_max_files))
+                          LogFile(spec.log_path, spec.log_max_bytes, spec.log_max_files), report=spawned.error_r)
         for fd, stream in ((out_r, b"stdout"), (err_r, b"stderr")):
             os.set_blocking(fd, False)
             running.pipes[fd] = (stream, LineSplitter())
@@ -446,6 +447,9 @@ class Supervisor:
                 self.pool.forget(pid)
 
     def _finish(self, running: Running, code: int, error: str = "") -> None:
+        if running.report >= 0:  # closed by the init's execve, or holding why it failed after the go
+            error = error or launch.read_report(running.report).decode(errors="replace")
+            os.close(running.report)
         self._drain(running)
         del self.running[running.container_id]
         oom = self.cgroups.oom_kills(running.container_id) > running.oom_before

@@ -100,3 +100,27 @@ def test_a_setup_failure_inside_the_child_is_reported_and_the_runtime_carries_on
     assert agent.cli("run", "--rm", "busybox:test", "echo", "still fine").out == "still fine\n"
     assert agent.cli("image", "rm", "broken:1").code == 0
 
+
+
+def test_what_the_start_checks_and_what_the_exec_reports(agent: AgentProcess, tmp_path: object) -> None:
+    """The init finds its command before it is started, so a file that cannot be executed fails the
+    start, as `docker start` does. A file execve refuses for its content fails only at the exec,
+    after the start answered: the container then exits 127 with the exec's error."""
+    import tarfile
+
+    from make_busybox_image import Entry, busybox_entries, layer_tar, write_oci_layout
+
+    path = os.path.join(str(tmp_path), "odd.tar")
+    write_oci_layout(path, [layer_tar([*busybox_entries(),
+                                       Entry("plain", b"#!/bin/sh\necho hi\n", 0o644, tarfile.REGTYPE),
+                                       Entry("garbage", b"\x01\x02 not a program", 0o755, tarfile.REGTYPE)])],
+                     name="odd:1")
+    assert agent.cli("image", "import", path).code == 0
+    refused = agent.cli("run", "--rm", "odd:1", "/plain")
+    assert refused.code == 126 and "Permission denied: '/plain'" in refused.err, refused.err
+    ran = agent.cli("run", "--name", "garbage", "odd:1", "/garbage")
+    assert ran.code == 127 and "Exec format error" in ran.err, (ran.code, ran.err)
+    [container] = agent.cli_json("inspect", "garbage")  # type: ignore[misc]
+    assert container["exit_code"] == 127 and "Exec format error" in container["error"], container
+    assert agent.cli("rm", "garbage").code == 0
+    assert agent.cli("image", "rm", "odd:1").code == 0

@@ -11,7 +11,7 @@ import pytest
 
 from agent.containers.logs import parse_line, read_tail
 from agent.supervisor import protocol
-from agent.supervisor.identity import UserError, resolve_user
+from agent.supervisor.identity import UserError, find_executable, resolve_user
 from agent.supervisor.logs import MAX_PARTIAL, LineSplitter, LogFile
 from agent.supervisor.mounts import overlay_options, plan_mounts
 
@@ -103,3 +103,21 @@ def test_user_resolution(tmp_path: Path) -> None:
         resolve_user("ghost", str(tmp_path))
     with pytest.raises(UserError, match="unable to find group nogroup"):
         resolve_user("app:nogroup", str(tmp_path))
+
+
+def test_the_executable_is_found_as_execvpe_would(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "tool").write_text("not executable")
+    (second / "tool").write_text("#!/bin/sh\n")
+    (second / "tool").chmod(0o755)
+    environment = {"PATH": f"{first}:{second}"}
+    assert find_executable("tool", environment) == str(second / "tool")  # the unexecutable one is passed over
+    assert find_executable(str(second / "tool"), {}) == str(second / "tool")
+    with pytest.raises(PermissionError):
+        find_executable(str(first / "tool"), environment)
+    with pytest.raises(PermissionError):  # found, but nowhere executable: execvpe's EACCES
+        find_executable("tool", {"PATH": str(first)})
+    with pytest.raises(FileNotFoundError):
+        find_executable("ghost", environment)
