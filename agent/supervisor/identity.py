@@ -105,17 +105,17 @@ class Command:
 
 def prepare_command(argv: list[str], env: list[str], cwd: str, user: str) -> Command:
     """Every step before execve that depends on the image (user, working dir, executable), so that
-    an init does them while it waits to be started: a start then has only the identity switch
-    and execve left, and whatever is wrong with the image is still reported by the start."""
+    an init does them before it waits to be started: a start then has only the identity switch
+    and execve left, and whatever is wrong with the image is still reported by the start. The
+    bounding set is cut apart (`limit_bounding_set`): a pooled init does it before it has a
+    container."""
     identity = resolve_user(user)
     environment = {key: value for key, _, value in (item.partition("=") for item in env)}
     environment.setdefault("HOME", identity.home)
     environment.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     os.makedirs(cwd, exist_ok=True)
     os.chdir(cwd)
-    path = find_executable(argv[0], environment)
-    limit_bounding_set()
-    return Command(path, argv, environment, identity)
+    return Command(find_executable(argv[0], environment), argv, environment, identity)
 
 
 def find_executable(command: str, environment: dict[str, str]) -> str:
@@ -144,4 +144,6 @@ def become(command: Command) -> None:
 
 def exec_command(argv: list[str], env: list[str], cwd: str, user: str) -> None:
     """Becomes the container's process: working dir, identity, then execve (PATH searched in env)."""
-    become(prepare_command(argv, env, cwd, user))
+    command = prepare_command(argv, env, cwd, user)
+    limit_bounding_set()
+    become(command)

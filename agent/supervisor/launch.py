@@ -289,6 +289,8 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
         if spec is None or not spec.host_network:
             step = "bringing up loopback"
             loopback_up()
+        step = "limiting capabilities"
+        identity.limit_bounding_set()  # the same for every container: a pooled init does it while it waits
         if spec is None:
             step = "waiting for a container"
             spec = LaunchSpec.from_json(json.loads(_read_frame(joined_r)))
