@@ -12,7 +12,6 @@ import difflib
 import shlex
 from typing import Any
 
-import yaml
 from shoal.controlplane.v1 import apps_pb2 as pb
 
 from cli.client import CliError
@@ -35,6 +34,8 @@ class AppFileError(CliError):
 
 
 def load_apps(path: str) -> list[pb.AppSpec]:
+    import yaml  # here, not at the top: every clusterctl command pays its imports at start-up
+
     try:
         with open(path, encoding="utf-8") as f:
             documents = list(yaml.safe_load_all(f))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import tarfile
 import tempfile
 from collections.abc import Iterator
 
@@ -79,6 +78,8 @@ def ignored(relative: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
 
 def context_tar(context: str, out: str) -> int:
     """Writes the filtered context as a tar; returns the number of entries."""
+    import tarfile  # here, not at the top: every clusterctl command pays its imports at start-up
+
     rules = ignore_rules(context)
     count = 0
     with tarfile.open(out, "w") as tar:

@@ -23,6 +23,7 @@ from shoal.controlplane.v1 import node_service_pb2 as npb
 from cli import output
 from cli.appfile import load_apps
 from cli.client import CliError
+from cli.config import DEFAULT_STATE
 from cli.quantity import format_bytes
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 1, 2, 3
@@ -268,8 +269,6 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def register_local(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from cli.local import DEFAULT_STATE
-
     up = commands.add_parser("up", help="start a local cluster on this machine (control plane + agent)")
     up.add_argument("--state-dir", default=DEFAULT_STATE, help=f"where it lives (default {DEFAULT_STATE})")
     up.add_argument("--hosts", type=int, default=0,

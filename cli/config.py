@@ -8,6 +8,7 @@ import os
 from cli.client import CliError
 
 EXIT_BAD_INPUT = 2
+DEFAULT_STATE = "/var/lib/shoal/up"  # where `clusterctl up` keeps a local cluster
 
 
 def config_path() -> str:

@@ -34,7 +34,6 @@ from cli.client import CliError, agent_stub
 from cli.config import config_path
 from cli.images import file_chunks
 
-DEFAULT_STATE = "/var/lib/shoal/up"
 IMAGE = "busybox:local"
 READY_TIMEOUT = 60.0
 AGENT_PORT = 7421  # in a namespace host (each has its own ports)
