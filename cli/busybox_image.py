@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
@@ -94,14 +94,16 @@ def image_config(diff_ids: list[str], config: dict[str, object] | None = None) -
 
 
 def write_oci_layout(path: str, layers: list[bytes], config: dict[str, object] | None = None,
-                     name: str = "", compress: bool = True) -> str:
-    """Writes an OCI image layout tar; returns the image id (config digest)."""
+                     name: str = "", compress: bool | Sequence[bool] = True) -> str:
+    """Writes an OCI image layout tar; returns the image id (config digest). `compress` may be
+    given per layer."""
     blobs: dict[str, bytes] = {}
     descriptors = []
-    for layer in layers:
-        blob = gzip.compress(layer, mtime=0) if compress else layer
+    for layer, gzipped in zip(layers, [compress] * len(layers) if isinstance(compress, bool) else compress,
+                              strict=True):
+        blob = gzip.compress(layer, mtime=0) if gzipped else layer
         blobs[_digest(blob)] = blob
-        media = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compress else "")
+        media = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gzipped else "")
         descriptors.append({"mediaType": media, "digest": _digest(blob), "size": len(blob)})
     config_blob = image_config([_digest(layer) for layer in layers], config)
     blobs[_digest(config_blob)] = config_blob

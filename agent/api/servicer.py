@@ -170,7 +170,7 @@ def _credentials(request: apb.PullImageRequest | apb.PushImageRequest) -> Creden
 
 
 T = TypeVar("T")
-PROGRESS_INTERVAL = 0.1  # seconds between progress updates of a transfer, as Docker's progress bars
+PROGRESS_INTERVAL = 0.1  # seconds between a transfer's progress updates: ten a second is plenty for a bar
 
 
 async def _with_progress(start: Callable[[Callable[[str, int, int], None]], Awaitable[T]],

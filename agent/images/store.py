@@ -341,19 +341,30 @@ class ImageStore:
         the work is mostly writing to the page cache, hashing and inflating, which run outside the
         GIL, so two layers at once take little more than one. Every layer is finished (or has
         failed) before this returns, so a failed import knows all it added; the first failure in
-        layer order is raised. A layer the image lists twice is stored once."""
-        unique = {layer.diff_id: (position, layer) for position, layer in reversed(list(enumerate(layers)))}
+        layer order is raised. A layer the image lists twice is unpacked once (a second blob of
+        the same content, compressed differently, is only stored)."""
+        first: dict[str, tuple[int, LayerBlob]] = {}
+        for position, layer in enumerate(layers):
+            first.setdefault(layer.diff_id, (position, layer))
+        others = [(position, layer) for position, layer in enumerate(layers)
+                  if first[layer.diff_id][1].digest != layer.digest]
+
+        def where(position: int, layer: LayerBlob) -> str:
+            return f"{label}: layer {position} ({layer.digest[:19]})"
 
         def store(position: int, layer: LayerBlob) -> int:
-            where = f"{label}: layer {position} ({layer.digest[:19]})"
-            return self._unpack(self._store_blob(layer, added, where), layer, added, where)
+            return self._unpack(self._store_blob(layer, added, where(position, layer)), layer, added,
+                                where(position, layer))
 
-        if len(unique) == 1:
-            return [store(*next(iter(unique.values())))]
-        with ThreadPoolExecutor(max_workers=min(len(unique), PARALLEL_LAYERS),
-                                thread_name_prefix="layer") as pool:
-            futures = [pool.submit(store, position, layer) for position, layer in sorted(unique.values())]
-        return [future.result() for future in futures]
+        if len(first) == 1:
+            sizes = [store(*first[layers[0].diff_id])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(first), PARALLEL_LAYERS), thread_name_prefix="layer") as pool:
+                futures = [pool.submit(store, position, layer) for position, layer in first.values()]
+            sizes = [future.result() for future in futures]
+        for position, layer in others:
+            self._store_blob(layer, added, where(position, layer))
+        return sizes
 
     def _store_bytes(self, data: bytes, added: list[str]) -> None:
         path = os.path.join(self.blobs, sha256_digest(data).removeprefix("sha256:"))
