@@ -238,13 +238,13 @@ def release(spawned: Spawned, bridge: BridgeAttachment | None, veth: str) -> Non
     if bridge is not None:
         attach_veth(spawned, veth, bridge)
     failed = spawned.failed
+    report = b""  # the child's own, when it failed first
     go = b"1" + (json.dumps(asdict(bridge)).encode() if bridge and not spawned.configured else b"")
     try:
         if not failed:
-            ready = os.read(spawned.error_r, len(READY))  # at once, unless the child is still setting up
-            if ready != READY:
-                failed = (ready + read_report(spawned.error_r)).decode(errors="replace") or \
-                    "the container's init ended while setting up"
+            first = os.read(spawned.error_r, len(READY))  # at once, unless the child is still setting up
+            if first != READY:  # it failed, and says why (or it died)
+                report, failed = first, "the container's init ended while setting up"
         if not failed:
             try:
                 os.write(spawned.joined_w, go)
@@ -255,7 +255,7 @@ def release(spawned: Spawned, bridge: BridgeAttachment | None, veth: str) -> Non
     if failed:
         with contextlib.suppress(ProcessLookupError):
             os.kill(spawned.pid, 9)  # it may be waiting for the message: it must not run half set up
-        report = read_report(spawned.error_r)
+        report += read_report(spawned.error_r)
         os.close(spawned.error_r)
         with contextlib.suppress(ChildProcessError):  # the supervisor's loop may have reaped it already
             os.waitpid(spawned.pid, 0)
@@ -300,14 +300,7 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
         os.dup2(stdout_w, 1)
         os.dup2(stderr_w, 2)
         step = "mounting the root filesystem"
-        sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
-        options, relative = mounts.overlay_options(spec.layers_dir, spec.lower, spec.upper, spec.work)
-        if relative:
-            os.chdir(spec.layers_dir)
-        sc.mount("overlay", spec.rootfs, "overlay", 0, options)
-        sources, steps = mounts.plan_mounts(spec.binds)
-        source_fds = mounts.open_sources(sources)
-        mounts.pivot_into(spec.rootfs)
+        steps, source_fds = _enter_rootfs(spec)
         step = "mounting /proc, /dev, /sys and volumes"
         mounts.apply_steps(steps, source_fds)
         mounts.detach_old_root()
@@ -333,13 +326,31 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
         sc.unshare(sc.CLONE_NEWCGROUP)
         step = "starting the command"
         identity.become(prepared)
-    except FileNotFoundError as e:
-        command = spec.argv[0] if spec is not None else ""
-        _report(error_w, f'exec: "{command}": executable file not found in $PATH'
-                if step == "starting the command" else f"{step}: {e.strerror}: {e.filename or command}")
     except BaseException as e:  # report anything, exit; the child must never return to the supervisor
-        _report(error_w, f"{step}: {e}" if str(e) else f"{step}: {traceback.format_exc(limit=1)}")
+        _report(error_w, _failure(step, e, spec.argv[0] if spec is not None else ""))
     os._exit(127)
+
+
+def _enter_rootfs(spec: LaunchSpec) -> tuple[list[mounts.MountStep], list[int]]:
+    """The overlay, mounted in the child's private mount namespace, becomes its root; returns the
+    mounts still to make inside it and the host-side sources they need, opened before the pivot."""
+    sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    options, relative = mounts.overlay_options(spec.layers_dir, spec.lower, spec.upper, spec.work)
+    if relative:
+        os.chdir(spec.layers_dir)
+    sc.mount("overlay", spec.rootfs, "overlay", 0, options)
+    sources, steps = mounts.plan_mounts(spec.binds)
+    source_fds = mounts.open_sources(sources)
+    mounts.pivot_into(spec.rootfs)
+    return steps, source_fds
+
+
+def _failure(step: str, error: BaseException, command: str) -> str:
+    """The one-line report of a failed step (Docker's wording for a command that is not found)."""
+    if isinstance(error, FileNotFoundError):
+        return f'exec: "{command}": executable file not found in $PATH' if step == "starting the command" \
+            else f"{step}: {error.strerror}: {error.filename or command}"
+    return f"{step}: {error}" if str(error) else f"{step}: {traceback.format_exc(limit=1)}"
 
 
 def _read_frame(fd: int) -> bytes:

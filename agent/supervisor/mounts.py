@@ -13,6 +13,7 @@ masked/read-only path lists (moby `oci/defaults.go`).
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 
 from agent.supervisor import syscalls as sc
@@ -150,3 +151,16 @@ def overlay_options(layers_dir: str, lower: list[str], upper: str, work: str) ->
     if len(absolute) + len(tail) + len("lowerdir=") < MOUNT_DATA_LIMIT:
         return f"lowerdir={absolute}{tail}", False
     return f"lowerdir={':'.join(lower)}{tail}", True
+
+
+def reset_volatile_workdir(work: str) -> None:
+    """Makes an overlay workdir reusable after a `volatile` mount (overlayfs.rst, "Volatile mount").
+
+    The kernel leaves work/incompat/volatile behind and refuses the workdir until it is emptied.
+    The previous mount died with the container's mount namespace, so the upper directory is
+    consistent unless the host crashed meanwhile; containers' writable layers are scratch space,
+    and this trade (no syncfs of the whole upper filesystem on every exit) is documented.
+    """
+    if os.path.exists(os.path.join(work, "work", "incompat")):
+        for entry in os.listdir(work):
+            shutil.rmtree(os.path.join(work, entry), ignore_errors=True)

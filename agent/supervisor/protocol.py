@@ -11,8 +11,9 @@ the op's fields, or `ok: false` with `error` (one line) and `kind` (`not_found`,
   and `exec_exited` {exec_id, exit_code}.
 - `prepare` {id, limits, launch?} → the container's cgroups made (and their procs files opened
   ahead); with `launch`, its init spawned as well, setting itself up until `start` releases it.
-- `start` {id, launch} → {pid, generation, started_at} once the container's process has exec'd
-  (the one spawned at `prepare`, else a new one), or an error naming the setup step that failed.
+- `start` {id, launch} → {pid, generation, started_at} once the container's process is set up
+  and told to exec (the one spawned at `prepare`, else a new one), or an error naming the setup
+  step that failed; an exec that fails after that is its `exited` event, with the error.
 - `signal` {id, signal} → delivered to the container's init.
 - `exec` {id, exec} → {exec_id, pid}, with the caller's ends of stdin/stdout/stderr (or one
   terminal) passed as SCM_RIGHTS on the reply frame.
@@ -24,7 +25,9 @@ the op's fields, or `ok: false` with `error` (one line) and `kind` (`not_found`,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import struct
 from typing import Any
@@ -82,3 +85,26 @@ def call_blocking(path: str, message: dict[str, Any], timeout: float = 30.0,
             for reply in decode_frames(buffer):
                 if reply.get("req") == 1:
                     return reply, fds
+
+
+def listen(socket_path: str) -> socket.socket:
+    """The supervisor's socket (owner only), unless another supervisor answers on it."""
+    if _answers(socket_path):
+        raise SystemExit(f"another supervisor is serving {socket_path}; not starting a second one")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
+    listener.bind(socket_path)
+    os.chmod(socket_path, 0o600)
+    listener.listen(64)
+    listener.setblocking(False)
+    return listener
+
+
+def _answers(socket_path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(socket_path)
+        except OSError:
+            return False
+    return True

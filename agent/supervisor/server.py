@@ -6,7 +6,6 @@ import contextlib
 import errno
 import os
 import selectors
-import shutil
 import signal
 import socket
 import sys
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.cgroups import CgroupManager, Limits, manager_for
-from agent.supervisor import execproc, launch, protocol, records
+from agent.supervisor import execproc, launch, mounts, protocol, records
 from agent.supervisor.logs import LineSplitter, LogFile
 from agent.supervisor.zygote import InitPool, Zygote
 
@@ -83,15 +82,7 @@ class Supervisor:
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
-        if _answers(socket_path):
-            raise SystemExit(f"another supervisor is serving {socket_path}; not starting a second one")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(socket_path)
-        listener.bind(socket_path)
-        os.chmod(socket_path, 0o600)
-        listener.listen(64)
-        listener.setblocking(False)
+        listener = protocol.listen(socket_path)
         self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
         self.selector.register(wake_r, selectors.EVENT_READ, ("signal", None))
         if self.pool is not None and self.pool.sock is not None:
@@ -102,9 +93,7 @@ class Supervisor:
         while not (self.stopping and not self.running):
             events = self.selector.select(timeout=IDLE_BEFORE_REFILL if self._short() else 1.0)
             if not events:
-                if self.pool is not None:
-                    self.pool.refill()
-                self._refill_spares()
+                self._replenish()
             for key, _ in events:
                 kind, payload = key.data
                 if kind == "accept":
@@ -234,7 +223,7 @@ class Supervisor:
         clone. The child sets itself up while its cgroups are made; returns it and what it needs
         before it can exec, but not yet: its veth (bridge mode) and its move into the cgroups.
         Their failures are reported by `release`, which runs after them."""
-        reset_volatile_workdir(spec.work)
+        mounts.reset_volatile_workdir(spec.work)
         spawned = self.pool.take() if self.pool is not None and not spec.host_network else None
         if spawned is not None:
             launch.activate(spawned, spec)
@@ -266,8 +255,11 @@ class Supervisor:
         return (self.pool is not None and self.pool.short()) or \
             (self.spares_wanted and self.cgroups.spare_count() < SPARE_CGROUPS)
 
-    def _refill_spares(self) -> None:
-        """Cgroups made ahead, which creates rename (cgroup v1): the making is off the request path."""
+    def _replenish(self) -> None:
+        """Inits asked for and cgroups made ahead (which creates rename on cgroup v1), while idle:
+        the making is off the request path."""
+        if self.pool is not None:
+            self.pool.refill()
         try:
             while self.spares_wanted and self.cgroups.spare_count() < SPARE_CGROUPS:
                 self.spares_wanted = self.cgroups.make_spare()
@@ -465,28 +457,6 @@ class Supervisor:
             if e.errno != errno.ENOENT:
                 raise
         self._broadcast({"event": "exited", **event})
-
-
-def _answers(socket_path: str) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(socket_path)
-        except OSError:
-            return False
-    return True
-
-
-def reset_volatile_workdir(work: str) -> None:
-    """Makes an overlay workdir reusable after a `volatile` mount (overlayfs.rst, "Volatile mount").
-
-    The kernel leaves work/incompat/volatile behind and refuses the workdir until it is emptied.
-    The previous mount died with the container's mount namespace, so the upper directory is
-    consistent unless the host crashed meanwhile; containers' writable layers are scratch space,
-    and this trade (no syncfs of the whole upper filesystem on every exit) is documented.
-    """
-    if os.path.exists(os.path.join(work, "work", "incompat")):
-        for entry in os.listdir(work):
-            shutil.rmtree(os.path.join(work, entry), ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:
