@@ -62,6 +62,21 @@ class CgroupManager(Protocol):
 
     def spare_count(self) -> int: ...
 
+    def make_spare_holding(self, pid: int) -> str:
+        """Makes a spare cgroup with the process in it and returns its name: a pooled init waits
+        in it, so that its container's create renames the cgroup instead of moving the init (a
+        move waits out an RCU grace period after a quiet spell: 5-10 ms). "" where cgroups cannot
+        be renamed (v2), and nothing is made. On failure nothing is left and the process, if it
+        got into any cgroup, is killed."""
+
+    def take_spare(self, spare: str, name: str, limits: Limits) -> None:
+        """The spare of make_spare_holding becomes the cgroup `name`, with its limits. On failure
+        the cgroup is removed and its process killed."""
+
+    def locate(self, name: str, pid: int) -> None:
+        """Learns where a running container's cgroup is from its init (a supervisor that adopts
+        it): on a hybrid host its cgroup2 directory keeps the name of the spare it came from."""
+
     def remove_spares(self) -> None:
         """Removes the spare cgroups, this manager's and any a stopped supervisor left (never joined)."""
 

@@ -121,6 +121,39 @@ class CgroupV1Manager:
                 rmdir_if_empty(directory)
             return False
 
+    def make_spare_holding(self, pid: int) -> str:
+        """A spare cgroup with the process already in it (a pooled init waits there): its create
+        is then a rename, with no move at all. On failure nothing is left and the process, if it
+        got in anywhere, is killed."""
+        name = SPARE_PREFIX + os.urandom(6).hex()
+        made = self._make(name)
+        try:
+            for path in self.procs_files(name):
+                write(path, str(pid))
+        except BaseException:
+            self.remove(name)
+            _remove_made(made)
+            raise
+        return name
+
+    def take_spare(self, spare: str, name: str, limits: Limits) -> None:
+        """The spare of make_spare_holding becomes the cgroup `name`, with its limits. On failure
+        the cgroup is removed (under whichever name it has) and its process killed."""
+        if not self._take_spare(spare, name):
+            self.remove(spare)
+            raise OSError(f"renaming cgroup {spare} to {name} failed")
+        if not self._parent_devices_set:  # made by another process (the zygote): look at the parent
+            devices = self._path("devices", name)
+            self._parent_devices_set = bool(devices) and _holds_device_rules(os.path.dirname(devices or ""))
+        try:
+            self._apply(name, limits)
+        except BaseException:
+            self.remove(name)
+            raise
+
+    def locate(self, name: str, pid: int) -> None:
+        pass  # every hierarchy names the cgroup after the container
+
     def remove_spares(self) -> None:
         for base in set(self._hierarchies.values()):
             parent = os.path.join(base, self._parent)
@@ -145,7 +178,7 @@ class CgroupV1Manager:
         starts with a copy of its parent's rules (devcgroup_online), which saves each container
         twelve writes; a parent left without them (by an older Shoal, say) and holding
         containers still works, with the rules written per container."""
-        if set(read_text(os.path.join(parent, "devices.list")).splitlines()) == set(DEFAULT_DEVICE_RULES):
+        if _holds_device_rules(parent):
             return True
         if any(entry.is_dir() for entry in os.scandir(parent)):
             return False
@@ -213,3 +246,7 @@ def _remove_made(made: list[str]) -> None:
     for directory in reversed(made):
         with contextlib.suppress(OSError):
             os.rmdir(directory)
+
+
+def _holds_device_rules(directory: str) -> bool:
+    return set(read_text(os.path.join(directory, "devices.list")).splitlines()) == set(DEFAULT_DEVICE_RULES)

@@ -37,8 +37,12 @@ class CgroupV2Manager:
         self._parent = parent.strip("/")
         self._delegate = delegate_controllers
 
+    @property
+    def parent_path(self) -> str:
+        return os.path.join(self._root, self._parent)
+
     def _path(self, name: str) -> str:
-        return os.path.join(self._root, self._parent, name)
+        return os.path.join(self.parent_path, name)
 
     def create(self, name: str, limits: Limits) -> None:
         parent = os.path.join(self._root, self._parent)
@@ -111,6 +115,15 @@ class CgroupV2Manager:
 
     def make_spare(self) -> bool:
         return False  # cgroup v2 refuses to rename a cgroup (no rename in its kernfs operations)
+
+    def make_spare_holding(self, pid: int) -> str:
+        return ""
+
+    def take_spare(self, spare: str, name: str, limits: Limits) -> None:
+        raise OSError("cgroup v2 has no spare cgroups")
+
+    def locate(self, name: str, pid: int) -> None:
+        pass
 
     def spare_count(self) -> int:
         return 0

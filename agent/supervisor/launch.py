@@ -116,6 +116,7 @@ class Spawned:
     failed: str = ""  # the supervisor's own step that failed, if any
     veth: str = ""  # the host end of its veth pair, once made
     configured: bool = False  # its spec carried its address, and it was told its eth0 exists
+    cgroup: str = ""  # the spare cgroup a pooled init waits in (CgroupManager.make_spare_holding)
 
     @property
     def fds(self) -> list[int]:

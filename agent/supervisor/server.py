@@ -85,10 +85,10 @@ class Supervisor:
         listener = protocol.listen(socket_path)
         self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
         self.selector.register(wake_r, selectors.EVENT_READ, ("signal", None))
+        self.cgroups.remove_spares()  # a previous supervisor's (before the zygote makes any)
         if self.pool is not None and self.pool.sock is not None:
             self.selector.register(self.pool.sock, selectors.EVENT_READ, ("zygote", None))
             self.pool.refill()
-        self.cgroups.remove_spares()  # a previous supervisor's
         self.adopt()
         while not (self.stopping and not self.running):
             events = self.selector.select(timeout=IDLE_BEFORE_REFILL if self._short() else 1.0)
@@ -230,9 +230,11 @@ class Supervisor:
         else:
             spawned = launch.spawn(spec, self.devnull)
         try:
-            cgroup_fds = self._prepare(container_id, limits)
+            cgroup_fds = self._cgroups_for(container_id, limits, spawned)
         except BaseException:
             launch.discard(spawned)
+            if self.pool is not None:
+                self.pool.remove_spare(spawned)
             raise
 
         def wire() -> None:
@@ -242,8 +244,19 @@ class Supervisor:
             if spec.bridge is not None:
                 launch.announce_link(spawned)
             launch.join_cgroups(spawned, cgroup_fds)
+            if self.pool is not None:  # a pooled init that joined the cgroups of a restarted container
+                self.pool.remove_spare(spawned)
 
         return spawned, wire
+
+    def _cgroups_for(self, container_id: str, limits: Limits, spawned: launch.Spawned) -> list[int]:
+        """The container's cgroups; returns the procs files the child is still to be moved through
+        (`join_cgroups`): none when it waited in a spare, which becomes the container's cgroup."""
+        if spawned.cgroup and container_id not in self.cgroup_fds and not self.cgroups.exists(container_id):
+            spare, spawned.cgroup = spawned.cgroup, ""
+            self.cgroups.take_spare(spare, container_id, limits)
+            return []
+        return self._prepare(container_id, limits)
 
     def _veth_name(self, container_id: str) -> str:
         """sh + 8 characters of the id + a serial: 12 characters, within IFNAMSIZ."""
@@ -282,9 +295,13 @@ class Supervisor:
 
     def _prepare(self, container_id: str, limits: Limits) -> list[int]:
         """Creates the cgroups ahead of start and keeps their procs files open (a 10 ms tail otherwise)."""
+        if container_id not in self.cgroup_fds and not self.cgroups.exists(container_id):
+            self.cgroups.create(container_id, limits)
+        return self._procs_fds(container_id)
+
+    def _procs_fds(self, container_id: str) -> list[int]:
+        """The container's cgroup.procs files, opened once: an exec joins through them."""
         if container_id not in self.cgroup_fds:
-            if not self.cgroups.exists(container_id):
-                self.cgroups.create(container_id, limits)
             self.cgroup_fds[container_id] = [os.open(path, os.O_WRONLY | os.O_CLOEXEC)
                                              for path in self.cgroups.procs_files(container_id)]
         return self.cgroup_fds[container_id]
@@ -333,7 +350,7 @@ class Supervisor:
         running = self._running(message["id"])
         spec = execproc.ExecSpec.from_json(dict(message["exec"]))
         try:
-            pid, fds = execproc.spawn(running.pid, self.cgroup_fds.get(running.container_id, []), spec)
+            pid, fds = execproc.spawn(running.pid, self._procs_fds(running.container_id), spec)
         except OSError as e:
             raise RequestError("failed", str(e)) from None
         self.execs[pid] = running.container_id
@@ -413,7 +430,7 @@ class Supervisor:
                               pidfd=os.pidfd_open(pid))
             self.selector.register(running.pidfd, selectors.EVENT_READ, ("pidfd", running))
             self.running[container_id] = running
-            self._prepare(container_id, Limits())  # its cgroups exist: reopen them for exec
+            self.cgroups.locate(container_id, pid)  # its cgroups exist: found again for exec
 
     def _on_adopted_exit(self, running: Running) -> None:
         self.selector.unregister(running.pidfd)
@@ -468,7 +485,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--socket", required=True)
     args = parser.parse_args(argv)
     os.umask(0o022)
-    supervisor = Supervisor(args.state_dir, args.cgroup_parent, pool=InitPool(Zygote()))
+    cgroups = manager_for(args.cgroup_parent)
+    supervisor = Supervisor(args.state_dir, args.cgroup_parent, cgroups, InitPool(Zygote(cgroups), cgroups))
     with open(os.path.join(args.state_dir, "supervisor.pid"), "w") as f:
         f.write(str(os.getpid()))
     try:

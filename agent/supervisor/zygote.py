@@ -8,11 +8,18 @@ supervisor forks the zygote once, at its start; the zygote clones each pooled in
 CLONE_PARENT, so the init is still the supervisor's child (it reaps it and collects its exit
 status as before), while the zygote pays the clone, on the other core, between requests.
 
+The zygote also puts each init in a spare cgroup of its own (`make_spare_holding`), which the
+create renames to the container's: moving a process between cgroups waits out an RCU grace period
+whenever no move happened recently (5-10 ms here), and that wait is the zygote's, between
+requests, instead of the create's. Where cgroups cannot be renamed (v2), or placing one failed
+once, inits wait in the zygote's cgroups and are moved at create.
+
 Protocol on a SOCK_SEQPACKET pair: the supervisor sends one byte per init it wants; the zygote
-answers each with the init's pid and, as SCM_RIGHTS, the supervisor's ends of its four pipes
-(`launch.Spawned`), or with `!` and the reason when it could not clone. The zygote exits when the
-supervisor's end closes, and a pooled init when its pipe from the supervisor closes, so a killed
-supervisor leaves neither behind.
+answers each with "PID SPARE" (SPARE may be empty) and, as SCM_RIGHTS, the supervisor's ends of
+its four pipes (`launch.Spawned`), or with `!` and the reason when it could not make it. The
+zygote exits when the supervisor's end closes, and a pooled init when its pipe from the supervisor
+closes, so a killed supervisor leaves neither behind; spare cgroups left empty are removed by the
+next supervisor.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 
+from agent.cgroups import CgroupManager
 from agent.supervisor import launch
 from agent.supervisor import syscalls as sc
 
@@ -33,8 +42,9 @@ class InitPool:
     network takes one, more are asked for when the supervisor is idle, and one that dies waiting
     is forgotten. Without the zygote (it died), the inits already made are still handed out."""
 
-    def __init__(self, zygote: Zygote) -> None:
+    def __init__(self, zygote: Zygote, cgroups: CgroupManager) -> None:
         self.zygote: Zygote | None = zygote
+        self.cgroups = cgroups
         self.ready: dict[int, launch.Spawned] = {}
         self.requested = 0
 
@@ -70,18 +80,32 @@ class InitPool:
         if keep:
             self.ready[made.pid] = made
         else:
-            launch.discard(made)
+            self.discard(made)
         return ""
+
+    def discard(self, spawned: launch.Spawned) -> None:
+        """An init that will never be handed a container, and the spare cgroup it waits in."""
+        launch.discard(spawned)
+        self.remove_spare(spawned)
+
+    def remove_spare(self, spawned: launch.Spawned) -> None:
+        if spawned.cgroup:
+            try:
+                self.cgroups.remove(spawned.cgroup)
+            except OSError as e:  # left for the next supervisor's start (remove_spares)
+                print(f"removing spare cgroup {spawned.cgroup} failed: {e}", file=sys.stderr)
+            spawned.cgroup = ""
 
     def forget(self, pid: int) -> None:
         """A pooled init died waiting (killed by hand?): the next start clones anew."""
         gone = self.ready.pop(pid, None)
         if gone is not None:
             gone.close()
+            self.remove_spare(gone)
 
     def close(self) -> None:
         for spawned in self.ready.values():
-            launch.discard(spawned)
+            self.discard(spawned)
         self.ready.clear()
         if self.zygote is not None:
             self.zygote.close()
@@ -91,13 +115,13 @@ class InitPool:
 class Zygote:
     """The supervisor's side."""
 
-    def __init__(self) -> None:
+    def __init__(self, cgroups: CgroupManager) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.pid = os.fork()
         if self.pid == 0:
             try:
                 ours.close()
-                _serve(theirs)
+                _serve(theirs, cgroups)
             finally:
                 os._exit(0)
         theirs.close()
@@ -117,7 +141,8 @@ class Zygote:
                 os.close(fd)
             return data[1:].decode(errors="replace") or "the zygote answered without the init's pipes"
         error_r, joined_w, stdout_r, stderr_r = fds
-        return launch.Spawned(int(data), error_r, joined_w, stdout_r, stderr_r)
+        pid, _, spare = data.decode().partition(" ")
+        return launch.Spawned(int(pid), error_r, joined_w, stdout_r, stderr_r, cgroup=spare)
 
     def close(self) -> None:
         self.sock.close()
@@ -125,7 +150,7 @@ class Zygote:
             os.waitpid(self.pid, 0)
 
 
-def _serve(sock: socket.socket) -> None:
+def _serve(sock: socket.socket, cgroups: CgroupManager) -> None:
     """The zygote's loop: one pooled init per byte received, until the supervisor goes away."""
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGCHLD, signal.SIGTERM):
@@ -134,6 +159,7 @@ def _serve(sock: socket.socket) -> None:
     os.closerange(3, keep)
     os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
     devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    place_in_spares = True
     while True:
         try:
             wanted = sock.recv(64)
@@ -147,7 +173,15 @@ def _serve(sock: socket.socket) -> None:
             except OSError as e:
                 sock.send(f"!cloning an init: {e}".encode())
                 continue
+            spare = ""
             try:
-                socket.send_fds(sock, [str(spawned.pid).encode()], spawned.fds)
+                spare = cgroups.make_spare_holding(spawned.pid) if place_in_spares else ""
+            except OSError as e:  # it may be in no cgroup of its own, or killed: not handed out
+                place_in_spares = False
+                launch.discard(spawned)
+                sock.send(f"!placing an init in a spare cgroup: {e}; inits are moved at create from now on".encode())
+                continue
+            try:
+                socket.send_fds(sock, [f"{spawned.pid} {spare}".encode()], spawned.fds)
             finally:
                 spawned.close()

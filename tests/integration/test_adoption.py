@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
-from tests.integration.harness import AgentProcess, children, container_inits, namespace, pooled_inits
+from tests.integration.harness import ENV, AgentProcess, children, container_inits, namespace, pooled_inits
 
 
 def test_kill_9_agent_keeps_containers_and_readopts(fresh_agent: AgentProcess) -> None:
@@ -178,3 +179,58 @@ def test_a_killed_pooled_init_or_supervisor_leaves_nothing(fresh_agent: AgentPro
     assert _wait_for(lambda: not any(alive(pid) for pid in zygote + waiting)), "they outlived the supervisor"
     assert _wait_for(lambda: agent.supervisor_pid() != supervisor
                      and agent.cli("run", "busybox:test", "true").code == 0)
+
+
+def cgroups_of(pid: int) -> dict[str, str]:
+    """Hierarchy (controllers, or "" for cgroup2) -> the process's cgroup path."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        return {line.split(":", 2)[1]: line.split(":", 2)[2] for line in f.read().splitlines()}
+
+
+def test_pooled_inits_wait_in_spare_cgroups_that_become_their_containers(fresh_agent: AgentProcess) -> None:
+    """A pooled init waits in a cgroup of its own, which the create renames (no move at create,
+    zygote.py says why); on a hybrid host its cgroup2 directory keeps the spare's name. A new
+    supervisor finds that directory again, so an exec still joins every cgroup of the container."""
+    agent = fresh_agent
+    supervisor = agent.supervisor_pid()
+    assert _wait_for(lambda: len(pooled_inits(supervisor)) == 2)
+    waiting = {pid: cgroups_of(pid) for pid in pooled_inits(supervisor)}
+    for paths in waiting.values():
+        assert {os.path.basename(p) for p in paths.values() if p.startswith(f"/{agent.cgroup_parent}/")} \
+            and all(os.path.basename(p).startswith("spare-") for p in paths.values()
+                    if p.startswith(f"/{agent.cgroup_parent}/")), paths
+    assert agent.cli("run", "-d", "--name", "placed", "--memory", "48Mi", "busybox:test", "sleep", "300").code == 0
+    [placed] = agent.cli_json("inspect", "placed")  # type: ignore[misc]
+    assert placed["pid"] in waiting, "the container did not take a pooled init"
+    now = cgroups_of(placed["pid"])
+    memory = next(path for hierarchy, path in now.items() if "memory" in hierarchy.split(","))
+    assert memory == f"/{agent.cgroup_parent}/{placed['id']}"
+    with open(f"/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes") as f:
+        assert int(f.read()) == 48 << 20
+    if "" in now and os.path.isdir("/sys/fs/cgroup/unified"):  # hybrid: cgroup2 cannot rename
+        assert now[""] == waiting[placed["pid"]][""]
+    os.kill(supervisor, signal.SIGKILL)
+    assert _wait_for(lambda: agent.supervisor_pid() != supervisor
+                     and agent.cli("exec", "placed", "true").code == 0), "no exec after a supervisor restart"
+    execing = subprocess.Popen([sys.executable, "-m", "cli.main", "--agent", agent.address, "exec", "placed",
+                                "sleep", "31"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait_for(lambda: bool(_processes_running("sleep 31")))
+        [sleeper] = _processes_running("sleep 31")
+        assert cgroups_of(sleeper) == now, "the exec'd process is not in every cgroup of the container"
+    finally:
+        assert agent.cli("rm", "-f", "placed").code == 0
+        execing.wait(timeout=10)
+
+
+def _processes_running(command: str) -> list[int]:
+    """This exact command line, among all processes (the container's are in the host's view too)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline") as f:
+                if entry.isdigit() and f.read().split("\0")[:-1] == command.split():
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found

@@ -163,3 +163,54 @@ def test_no_hierarchy_at_all_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(NoCgroups, match="containers would run without limits"):
         manager_for("shoal", root=str(tmp_path))
+
+
+NO_SUCH_PID = 4194304 + 7  # beyond pid_max: a kill in a cleanup finds nothing
+
+
+def test_hybrid_a_spare_holding_a_process_becomes_the_container_cgroup(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pooled init waits in a spare of its own; the create renames the v1 cgroups, where the
+    limits go, and the cgroup2 directory (no rename there) keeps the spare's name."""
+    fake_v1(tmp_path, hybrid=True)
+    manager = manager_for("shoal", root=str(tmp_path))
+    spare = manager.make_spare_holding(NO_SUCH_PID)
+    assert spare.startswith("spare-")
+    for hierarchy in ("memory", "pids", "cpu,cpuacct", "systemd", "unified"):
+        assert (tmp_path / hierarchy / "shoal" / spare / "cgroup.procs").read_text() == str(NO_SUCH_PID)
+    assert manager.spare_count() == 0  # not one for the supervisor's own creates
+    manager.take_spare(spare, "c1", Limits(memory_bytes=32 << 20, pids_limit=5))
+    assert (tmp_path / "memory/shoal/c1/memory.limit_in_bytes").read_text() == str(32 << 20)
+    assert (tmp_path / "pids/shoal/c1/pids.max").read_text() == "5"
+    assert not (tmp_path / "memory/shoal" / spare).exists() and (tmp_path / "unified/shoal" / spare).is_dir()
+    assert str(tmp_path / "unified/shoal" / spare / "cgroup.procs") in manager.procs_files("c1")
+    assert manager.exists("c1")
+    # A new supervisor learns the cgroup2 directory from the init's /proc/PID/cgroup.
+    fresh = manager_for("shoal", root=str(tmp_path))
+    assert str(tmp_path / "unified/shoal/c1/cgroup.procs") in fresh.procs_files("c1") and not fresh.exists("c1")
+    monkeypatch.setattr("agent.cgroups.detect.read_text",
+                        lambda path: f"4:memory:/shoal/c1\n0::/shoal/{spare}\n" if path == "/proc/42/cgroup" else "")
+    fresh.locate("c1", 42)
+    assert str(tmp_path / "unified/shoal" / spare / "cgroup.procs") in fresh.procs_files("c1") and fresh.exists("c1")
+
+
+def test_hybrid_a_restarted_container_gets_back_a_missing_cgroup2_directory(tmp_path: Path) -> None:
+    """A new supervisor removes empty spare-named cgroup2 directories (an exited container's among
+    them); restarting that container makes one named after it, leaving its v1 cgroups as they are."""
+    fake_v1(tmp_path, hybrid=True)
+    manager = manager_for("shoal", root=str(tmp_path))
+    spare = manager.make_spare_holding(NO_SUCH_PID)
+    manager.take_spare(spare, "c1", Limits(pids_limit=5))
+    (tmp_path / "unified/shoal" / spare / "cgroup.procs").unlink()  # the container exited: empty
+    fresh = manager_for("shoal", root=str(tmp_path))
+    fresh.remove_spares()
+    assert not (tmp_path / "unified/shoal" / spare).exists() and not fresh.exists("c1")
+    fresh.create("c1", Limits(pids_limit=9))
+    assert (tmp_path / "unified/shoal/c1").is_dir() and fresh.exists("c1")
+    assert (tmp_path / "pids/shoal/c1/pids.max").read_text() == "5"  # the v1 cgroup was kept
+
+
+def test_v2_inits_wait_in_no_spare(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    manager = manager_for("shoal", root=str(tmp_path))
+    assert manager.make_spare_holding(NO_SUCH_PID) == "" and not (tmp_path / "shoal").exists()
