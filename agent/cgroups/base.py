@@ -69,9 +69,11 @@ class CgroupManager(Protocol):
         be renamed (v2), and nothing is made. On failure nothing is left and the process, if it
         got into any cgroup, is killed."""
 
-    def take_spare(self, spare: str, name: str, limits: Limits) -> None:
-        """The spare of make_spare_holding becomes the cgroup `name`, with its limits. On failure
-        the cgroup is removed and its process killed."""
+    def take_spare(self, spare: str, name: str, limits: Limits) -> bool:
+        """The spare of make_spare_holding becomes the cgroup `name`, with its limits. False, and
+        nothing done, when `name` exists already (a container restarted, or created under another
+        supervisor, keeps its cgroups: the process is moved into them instead). On failure the
+        cgroup is removed and its process killed."""
 
     def locate(self, name: str, pid: int) -> None:
         """Learns where a running container's cgroup is from its init (a supervisor that adopts

@@ -100,13 +100,15 @@ class HybridManager:
             raise
         return spare
 
-    def take_spare(self, spare: str, name: str, limits: Limits) -> None:
+    def take_spare(self, spare: str, name: str, limits: Limits) -> bool:
         try:
-            self._v1.take_spare(spare, name, limits)
+            if not self._v1.take_spare(spare, name, limits):
+                return False
         except BaseException:
             self._v2.remove(spare)
             raise
         self._v2_names[name] = spare
+        return True
 
     def locate(self, name: str, pid: int) -> None:
         for line in read_text(f"/proc/{pid}/cgroup").splitlines():

@@ -136,9 +136,12 @@ class CgroupV1Manager:
             raise
         return name
 
-    def take_spare(self, spare: str, name: str, limits: Limits) -> None:
-        """The spare of make_spare_holding becomes the cgroup `name`, with its limits. On failure
-        the cgroup is removed (under whichever name it has) and its process killed."""
+    def take_spare(self, spare: str, name: str, limits: Limits) -> bool:
+        """The spare of make_spare_holding becomes the cgroup `name`, with its limits; False (and
+        nothing done) when `name` exists already. On failure the cgroup is removed (under whichever
+        name it has) and its process killed."""
+        if self.exists(name):
+            return False
         if not self._take_spare(spare, name):
             self.remove(spare)
             raise OSError(f"renaming cgroup {spare} to {name} failed")
@@ -150,6 +153,7 @@ class CgroupV1Manager:
         except BaseException:
             self.remove(name)
             raise
+        return True
 
     def locate(self, name: str, pid: int) -> None:
         pass  # every hierarchy names the cgroup after the container

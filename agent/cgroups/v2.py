@@ -119,8 +119,8 @@ class CgroupV2Manager:
     def make_spare_holding(self, pid: int) -> str:
         return ""
 
-    def take_spare(self, spare: str, name: str, limits: Limits) -> None:
-        raise OSError("cgroup v2 has no spare cgroups")
+    def take_spare(self, spare: str, name: str, limits: Limits) -> bool:
+        return False  # it has none
 
     def locate(self, name: str, pid: int) -> None:
         pass

@@ -31,7 +31,7 @@ from agent.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, ShoalEr
 from agent.images.store import ImageStore
 from agent.network import plan
 from agent.network.manager import NetworkManager
-from agent.runtime.client import SupervisorClient
+from agent.runtime.client import SupervisorClient, Unprepared
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,7 @@ class ContainerService:
                     attachment = await self.network.attach(container.id, container.name, container.spec.ports)
                     self._write_etc_files(container, attachment.address, attachment.nameserver)
                 bridge, address = attachment.launch, attachment.address
-            reply = await self.supervisor.call("start", id=container.id, launch=self._launch(container, bridge),
-                                               limits=asdict(container.spec.resources))
+            reply = await self._release(container, bridge)
         except ShoalError as e:
             self.network.detach(container.id)
             failed = container.evolve(error=str(e), exit_code=127 if "not found" in str(e) else 126, address="")
@@ -232,6 +231,15 @@ class ContainerService:
         if early and int(early["generation"]) == started.generation:
             self._apply_exit(started, early)
         return self.containers[container.id]
+
+    async def _release(self, container: Container, bridge: dict[str, Any] | None) -> dict[str, Any]:
+        """Starts the init spawned at create, which has its launch spec already; a restart, a start
+        after an exit, or one whose init a new supervisor does not have, sends the spec for a new one."""
+        if container.state is State.CREATED:
+            with contextlib.suppress(Unprepared):
+                return await self.supervisor.call("start", id=container.id, bridge=bridge)
+        launch, limits = self._launch(container, bridge), asdict(container.spec.resources)
+        return await self.supervisor.call("start", id=container.id, bridge=bridge, launch=launch, limits=limits)
 
     # ---- exits and restarts ---------------------------------------------------------------------
     def on_event(self, event: dict[str, Any]) -> None:

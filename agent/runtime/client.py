@@ -21,8 +21,13 @@ from agent.supervisor import protocol
 
 log = logging.getLogger(__name__)
 
+class Unprepared(Failed):
+    """The supervisor has no init waiting for the container (it restarted since the create): the
+    start is to be sent again with the container's launch spec."""
+
+
 ERRORS: dict[str, Callable[[str], Exception]] = {
-    "not_found": NotFound, "conflict": Conflict, "failed": Failed,
+    "not_found": NotFound, "conflict": Conflict, "failed": Failed, "unprepared": Unprepared,
     "invalid": lambda message: InvalidSpec("request", message),
 }
 SPAWN_TIMEOUT = 10.0

@@ -3,7 +3,7 @@
 Frame: 4-byte big-endian length, then that many bytes of UTF-8 JSON (an object).
 Requests carry `op` and a client-chosen `req` number; the reply echoes `req` with `ok: true` and
 the op's fields, or `ok: false` with `error` (one line) and `kind` (`not_found`, `conflict`,
-`invalid`, `failed`). Events carry `event` instead of `req` and go to connections that sent
+`invalid`, `failed`, `unprepared`). Events carry `event` instead of `req` and go to connections that sent
 `subscribe`. Ops:
 
 - `hello` → `version`, `pid`.
@@ -11,9 +11,12 @@ the op's fields, or `ok: false` with `error` (one line) and `kind` (`not_found`,
   and `exec_exited` {exec_id, exit_code}.
 - `prepare` {id, limits, launch?} → the container's cgroups made (and their procs files opened
   ahead); with `launch`, its init spawned as well, setting itself up until `start` releases it.
-- `start` {id, launch} → {pid, generation, started_at} once the container's process is set up
-  and told to exec (the one spawned at `prepare`, else a new one), or an error naming the setup
-  step that failed; an exec that fails after that is its `exited` event, with the error.
+- `start` {id, bridge, launch?, limits?} → {pid, generation, started_at} once the container's
+  process is set up and told to exec, or an error naming the setup step that failed; an exec that
+  fails after that is its `exited` event, with the error. The process is the one spawned at
+  `prepare`, which has its launch spec already (`bridge`, the address a container attached at
+  start gets, is the only news), else a new one spawned from `launch` and `limits`: without them,
+  `unprepared` (a new supervisor has no init waiting for a container created under the old one).
 - `signal` {id, signal} → delivered to the container's init.
 - `exec` {id, exec} → {exec_id, pid}, with the caller's ends of stdin/stdout/stderr (or one
   terminal) passed as SCM_RIGHTS on the reply frame.

@@ -68,7 +68,8 @@ class Supervisor:
         self.by_pid: dict[int, Running] = {}
         self.execs: dict[int, str] = {}
         self.cgroup_fds: dict[str, list[int]] = {}
-        self.spawned: dict[str, launch.Spawned] = {}  # created containers' inits, waiting for start
+        # Created containers' inits, waiting for start, with what they were spawned for.
+        self.spawned: dict[str, tuple[launch.Spawned, launch.LaunchSpec]] = {}
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
         self.stopping = False
         self.pool = pool  # inits with their own network namespace, cloned ahead (zygote.py says why)
@@ -211,7 +212,8 @@ class Supervisor:
         if "launch" in message and container_id not in self.running:
             self._discard(container_id)
             spec = launch.LaunchSpec.from_json(dict(message["launch"]))
-            self.spawned[container_id], wire = self._spawn(container_id, spec, limits)
+            spawned, wire = self._spawn(container_id, spec, limits)
+            self.spawned[container_id] = (spawned, spec)
             self.after_reply.append(wire)  # its answer need not wait for the veth and the cgroup move
         else:
             self._prepare(container_id, limits)
@@ -252,10 +254,11 @@ class Supervisor:
     def _cgroups_for(self, container_id: str, limits: Limits, spawned: launch.Spawned) -> list[int]:
         """The container's cgroups; returns the procs files the child is still to be moved through
         (`join_cgroups`): none when it waited in a spare, which becomes the container's cgroup."""
-        if spawned.cgroup and container_id not in self.cgroup_fds and not self.cgroups.exists(container_id):
+        if spawned.cgroup and container_id not in self.cgroup_fds:
             spare, spawned.cgroup = spawned.cgroup, ""
-            self.cgroups.take_spare(spare, container_id, limits)
-            return []
+            if self.cgroups.take_spare(spare, container_id, limits):
+                return []
+            spawned.cgroup = spare  # the container has cgroups (a restart): the child is moved, the spare removed
         return self._prepare(container_id, limits)
 
     def _veth_name(self, container_id: str) -> str:
@@ -289,9 +292,9 @@ class Supervisor:
             self.selector.unregister(sock)
 
     def _discard(self, container_id: str) -> None:
-        spawned = self.spawned.pop(container_id, None)
-        if spawned is not None:
-            launch.discard(spawned)
+        prepared = self.spawned.pop(container_id, None)
+        if prepared is not None:
+            launch.discard(prepared[0])
 
     def _prepare(self, container_id: str, limits: Limits) -> list[int]:
         """Creates the cgroups ahead of start and keeps their procs files open (a 10 ms tail otherwise)."""
@@ -310,19 +313,24 @@ class Supervisor:
         container_id = message["id"]
         if container_id in self.running:
             raise RequestError("conflict", f"container {container_id} is already running")
-        spec = launch.LaunchSpec.from_json(dict(message["launch"]))
-        spawned = self.spawned.pop(container_id, None)
-        if spawned is None:  # not spawned at create (a restart, or a start after an exit)
+        bridge = launch.BridgeAttachment(**message["bridge"]) if message.get("bridge") else None
+        prepared = self.spawned.pop(container_id, None)
+        if prepared is not None:
+            spawned, spec = prepared
+        elif "launch" in message:  # not spawned at create (a restart, or a start after an exit)
+            spec = launch.LaunchSpec.from_json(dict(message["launch"]))
             spawned, wire = self._spawn(container_id, spec, Limits(**message.get("limits", {})))
             wire()
+        else:
+            raise RequestError("unprepared", f"container {container_id} has no init waiting: "
+                                             "its start needs its launch spec")
         directory = records.container_dir(self.state_dir, container_id)
         previous = records.read_json(os.path.join(directory, "run.json")) or {}
         generation = int(previous.get("generation", 0)) + 1
         oom_before = self.cgroups.oom_kills(container_id)
         out_r, err_r, pid = spawned.stdout_r, spawned.stderr_r, spawned.pid
         try:
-            launch.release(spawned, spec.bridge, self._veth_name(container_id) if spec.bridge and not spawned.veth
-                           else "")
+            launch.release(spawned, bridge, self._veth_name(container_id) if bridge and not spawned.veth else "")
         except launch.StartError as e:
             for fd in (out_r, err_r):
                 os.close(fd)

@@ -234,3 +234,25 @@ def _processes_running(command: str) -> list[int]:
         except OSError:
             pass
     return found
+
+
+def test_a_container_created_under_a_supervisor_that_died_still_starts(fresh_agent: AgentProcess) -> None:
+    """A start sends only the container's id when its init was spawned at create; a new supervisor
+    has no such init (it died with the old one), answers `unprepared`, and the agent sends the
+    launch spec after all: the container starts, from a new init."""
+    from shoal.agent.v1 import agent_pb2 as apb
+    from shoal.agent.v1 import containers_pb2 as cpb
+
+    agent = fresh_agent
+    spec = cpb.ContainerSpec(name="orphaned", image="busybox:test", command=["echo", "started"])
+    agent.stub().CreateContainer(apb.CreateContainerRequest(spec=spec))
+    supervisor = agent.supervisor_pid()
+    [waiting] = container_inits(supervisor)
+    os.kill(supervisor, signal.SIGKILL)
+    assert _wait_for(lambda: not alive(waiting)), "the spawned init outlived its supervisor"
+    assert _wait_for(lambda: agent.supervisor_pid() != supervisor and agent.cli("ps").code == 0)
+    started = agent.cli("start", "orphaned")
+    assert started.code == 0, started.err
+    assert _wait_for(lambda: agent.cli("logs", "orphaned").out == "started\n")
+    [finished] = agent.cli_json("inspect", "orphaned")  # type: ignore[misc]
+    assert finished["state"] == "CONTAINER_STATE_EXITED" and finished.get("exit_code", 0) == 0

@@ -179,7 +179,7 @@ def test_hybrid_a_spare_holding_a_process_becomes_the_container_cgroup(
     for hierarchy in ("memory", "pids", "cpu,cpuacct", "systemd", "unified"):
         assert (tmp_path / hierarchy / "shoal" / spare / "cgroup.procs").read_text() == str(NO_SUCH_PID)
     assert manager.spare_count() == 0  # not one for the supervisor's own creates
-    manager.take_spare(spare, "c1", Limits(memory_bytes=32 << 20, pids_limit=5))
+    assert manager.take_spare(spare, "c1", Limits(memory_bytes=32 << 20, pids_limit=5))
     assert (tmp_path / "memory/shoal/c1/memory.limit_in_bytes").read_text() == str(32 << 20)
     assert (tmp_path / "pids/shoal/c1/pids.max").read_text() == "5"
     assert not (tmp_path / "memory/shoal" / spare).exists() and (tmp_path / "unified/shoal" / spare).is_dir()
@@ -200,7 +200,7 @@ def test_hybrid_a_restarted_container_gets_back_a_missing_cgroup2_directory(tmp_
     fake_v1(tmp_path, hybrid=True)
     manager = manager_for("shoal", root=str(tmp_path))
     spare = manager.make_spare_holding(NO_SUCH_PID)
-    manager.take_spare(spare, "c1", Limits(pids_limit=5))
+    assert manager.take_spare(spare, "c1", Limits(pids_limit=5))
     (tmp_path / "unified/shoal" / spare / "cgroup.procs").unlink()  # the container exited: empty
     fresh = manager_for("shoal", root=str(tmp_path))
     fresh.remove_spares()
@@ -208,6 +208,11 @@ def test_hybrid_a_restarted_container_gets_back_a_missing_cgroup2_directory(tmp_
     fresh.create("c1", Limits(pids_limit=9))
     assert (tmp_path / "unified/shoal/c1").is_dir() and fresh.exists("c1")
     assert (tmp_path / "pids/shoal/c1/pids.max").read_text() == "5"  # the v1 cgroup was kept
+    # An init from a spare, for a container that has cgroups already: the spare is left as it is,
+    # and the supervisor moves the init.
+    another = fresh.make_spare_holding(NO_SUCH_PID)
+    assert not fresh.take_spare(another, "c1", Limits())
+    assert (tmp_path / "memory/shoal" / another).is_dir() and (tmp_path / "unified/shoal" / another).is_dir()
 
 
 def test_v2_inits_wait_in_no_spare(tmp_path: Path) -> None:
