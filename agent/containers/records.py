@@ -34,6 +34,11 @@ class ContainerRecords:
             f.write(json.dumps(container.to_json()))  # dumps: the C encoder (dump to a file is pure Python)
         os.replace(path + ".tmp", path)
 
+    def unrecorded(self) -> list[str]:
+        """Container directories without a record: creates that an agent crash cut short."""
+        return sorted(name for name in os.listdir(self.root)
+                      if not os.path.exists(os.path.join(self.root, name, "container.json")))
+
     def load_all(self) -> list[Container]:
         found = []
         for name in sorted(os.listdir(self.root)):

@@ -140,12 +140,19 @@ class ContainerService:
             for sub in ("upper", "work"):
                 os.makedirs(os.path.join(directory, sub))
             self._write_etc_files(container, container.address, attachment.nameserver if attachment else "")
-            self._commit(container)
-            # The supervisor spawns the init now: it sets itself up while this reply and the start
-            # request travel, and `start` only releases it.
-            await self.supervisor.call("prepare", id=container_id, limits=asdict(spec.resources),
-                                       launch=self._launch(container, attachment.launch if attachment else None,
-                                                           self.network.link() if bridged else None))
+            # The supervisor spawns the init now: it sets itself up while the record is written,
+            # this reply and the start request travel, and `start` only releases it. (An init
+            # spawned for a record that a crash kept from being written is released by the next
+            # agent's recovery.)
+            prepared = self.supervisor.send("prepare", id=container_id, limits=asdict(spec.resources),
+                                            launch=self._launch(container, attachment.launch if attachment else None,
+                                                                self.network.link() if bridged else None))
+            try:
+                self._commit(container)
+            except BaseException:
+                prepared.close()
+                raise
+            await prepared
         except BaseException:
             self.network.detach(container_id)
             self.containers.pop(container_id, None)
@@ -452,6 +459,8 @@ class ContainerService:
         """Rebuilds in-memory state from disk and the supervisor, after the agent (re)starts."""
         for container_id in self.records.discarded():
             self._clean_up_later(container_id, os.path.join(self.records.trash, container_id))
+        for container_id in self.records.unrecorded():
+            self._clean_up_later(container_id, self.records.discard(container_id))
         for container in self.records.load_all():
             self.containers[container.id] = container
             if container.state is State.CREATED and container.address:  # attached at create
@@ -459,8 +468,14 @@ class ContainerService:
         await self.reconcile()
 
     async def reconcile(self) -> None:
-        """Aligns running/restarting containers with the supervisor's view (after a (re)connect)."""
-        status = (await self.supervisor.call("status"))["containers"]
+        """Aligns running/restarting containers with the supervisor's view (after a (re)connect),
+        and releases inits it spawned for containers this agent has no record of."""
+        reply = await self.supervisor.call("status")
+        for container_id in reply.get("prepared", []):
+            if container_id not in self.containers:
+                with contextlib.suppress(ShoalError):
+                    await self.supervisor.call("release", id=container_id)
+        status = reply["containers"]
         for container in list(self.containers.values()):
             if not container.is_active:
                 continue

@@ -12,7 +12,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import agent
@@ -153,16 +153,18 @@ class SupervisorClient:
             return
 
     async def call(self, op: str, **fields: Any) -> dict[str, Any]:
+        return await self.send(op, **fields)
+
+    def send(self, op: str, **fields: Any) -> Coroutine[Any, Any, dict[str, Any]]:
+        """Writes the request at once and returns its reply to await: the caller can do its own
+        work (a record's write) while the supervisor does the request's."""
         if self._writer is None:
             raise Unavailable("the runtime supervisor is not connected")
         self._next_req += 1
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[self._next_req] = future
         self._writer.write(protocol.encode({"op": op, "req": self._next_req, **fields}))
-        reply = await future
-        if not reply.get("ok"):
-            raise ERRORS.get(str(reply.get("kind")), Failed)(str(reply.get("error")))
-        return reply
+        return _checked(future)
 
     def exec_blocking(self, container_id: str, spec: dict[str, Any]) -> tuple[int, list[int]]:
         """Starts an exec'd process; returns its id and our ends of its stdio (passed as SCM_RIGHTS)."""
@@ -184,3 +186,10 @@ class SupervisorClient:
                 await self._writer.wait_closed()
         if self._reader_task is not None:
             await asyncio.gather(self._reader_task, return_exceptions=True)
+
+
+async def _checked(future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
+    reply = await future
+    if not reply.get("ok"):
+        raise ERRORS.get(str(reply.get("kind")), Failed)(str(reply.get("error")))
+    return reply

@@ -20,7 +20,8 @@ the op's fields, or `ok: false` with `error` (one line) and `kind` (`not_found`,
 - `signal` {id, signal} → delivered to the container's init.
 - `exec` {id, exec} → {exec_id, pid}, with the caller's ends of stdin/stdout/stderr (or one
   terminal) passed as SCM_RIGHTS on the reply frame.
-- `status` → {containers: {id: {pid, generation} }} for every running container.
+- `status` → {containers: {id: {pid, generation} }} for every running container, and
+  {prepared: [id]}, the containers whose spawned init waits for its start.
 - `release` {id} → its spawned init (if never started) killed, its cgroups removed (it must not
   be running).
 - `shutdown` → the supervisor exits; refused while containers run.

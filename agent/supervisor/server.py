@@ -203,7 +203,8 @@ class Supervisor:
         return {}
 
     def op_status(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
-        return {"containers": {cid: {"pid": r.pid, "generation": r.generation} for cid, r in self.running.items()}}
+        return {"containers": {cid: {"pid": r.pid, "generation": r.generation} for cid, r in self.running.items()},
+                "prepared": sorted(self.spawned)}
 
     def op_prepare(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
         """The cgroups, and with `launch` the container's init, spawned to set itself up now."""

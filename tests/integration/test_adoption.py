@@ -256,3 +256,27 @@ def test_a_container_created_under_a_supervisor_that_died_still_starts(fresh_age
     assert _wait_for(lambda: agent.cli("logs", "orphaned").out == "started\n")
     [finished] = agent.cli_json("inspect", "orphaned")  # type: ignore[misc]
     assert finished["state"] == "CONTAINER_STATE_EXITED" and finished.get("exit_code", 0) == 0
+
+
+def test_an_init_spawned_for_a_container_without_a_record_is_released_by_the_next_agent(
+        fresh_agent: AgentProcess) -> None:
+    """The create asks the supervisor for the init before it writes the container's record; if the
+    agent dies between the two, the next agent releases the init and its cgroups at recovery, and
+    removes the directory the create had made."""
+    from shoal.agent.v1 import agent_pb2 as apb
+    from shoal.agent.v1 import containers_pb2 as cpb
+
+    agent = fresh_agent
+    spec = cpb.ContainerSpec(name="unrecorded", image="busybox:test", command=["true"])
+    created = agent.stub().CreateContainer(apb.CreateContainerRequest(spec=spec)).container
+    supervisor = agent.supervisor_pid()
+    [waiting] = container_inits(supervisor)
+    agent.kill_agent(signal.SIGKILL)
+    os.unlink(os.path.join(agent.state_dir, "containers", created.id, "container.json"))  # as if never written
+    agent.start()
+    assert _wait_for(lambda: not alive(waiting)), "the init of a container without a record was kept"
+    assert agent.supervisor_pid() == supervisor
+    assert _wait_for(lambda: not os.path.exists(f"/sys/fs/cgroup/memory/{agent.cgroup_parent}/{created.id}"))
+    assert _wait_for(lambda: not os.path.exists(os.path.join(agent.state_dir, "containers", created.id)))
+    assert _wait_for(lambda: not os.path.exists(os.path.join(agent.state_dir, "trash", created.id)))
+    assert agent.cli("run", "--name", "unrecorded", "busybox:test", "true").code == 0
