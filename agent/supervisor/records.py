@@ -9,6 +9,7 @@ crashes, which the page cache guarantees; after a host crash no container is run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
@@ -23,6 +24,15 @@ def write_json(path: str, data: dict[str, Any]) -> None:
     with open(temporary, "w") as f:
         f.write(json.dumps(data))  # dumps: the C encoder (dump to a file is pure Python)
     os.replace(temporary, path)
+
+
+def restore_json(path: str, previous: dict[str, Any] | None) -> None:
+    """Puts back what a record was before a step that failed (None: there was none)."""
+    if previous is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    else:
+        write_json(path, previous)
 
 
 def read_json(path: str) -> dict[str, Any] | None:

@@ -325,23 +325,31 @@ class Supervisor:
         else:
             raise RequestError("unprepared", f"container {container_id} has no init waiting: "
                                              "its start needs its launch spec")
-        directory = records.container_dir(self.state_dir, container_id)
-        previous = records.read_json(os.path.join(directory, "run.json")) or {}
-        generation = int(previous.get("generation", 0)) + 1
+        # The run's record and its log are written before the release: the child is often still
+        # setting up when the start arrives, and once released its exit is what matters.
+        run_path = os.path.join(records.container_dir(self.state_dir, container_id), "run.json")
+        previous = records.read_json(run_path)
+        generation = int((previous or {}).get("generation", 0)) + 1
         oom_before = self.cgroups.oom_kills(container_id)
         out_r, err_r, pid = spawned.stdout_r, spawned.stderr_r, spawned.pid
+        started_at = time.time_ns()
+        try:
+            records.write_json(run_path, {"pid": pid, "generation": generation, "started_at": started_at,
+                                          "start_ticks": records.process_start_ticks(pid), "oom_before": oom_before})
+            log = LogFile(spec.log_path, spec.log_max_bytes, spec.log_max_files)
+        except OSError:
+            launch.discard(spawned)
+            records.restore_json(run_path, previous)
+            raise
         try:
             launch.release(spawned, bridge, self._veth_name(container_id) if bridge and not spawned.veth else "")
         except launch.StartError as e:
+            log.close()
             for fd in (out_r, err_r):
                 os.close(fd)
+            records.restore_json(run_path, previous)
             raise RequestError("failed", str(e)) from None
-        started_at = time.time_ns()
-        records.write_json(os.path.join(directory, "run.json"), {
-            "pid": pid, "generation": generation, "started_at": started_at,
-            "start_ticks": records.process_start_ticks(pid), "oom_before": oom_before})
-        running = Running(container_id, pid, generation, oom_before,
-                          LogFile(spec.log_path, spec.log_max_bytes, spec.log_max_files), report=spawned.error_r)
+        running = Running(container_id, pid, generation, oom_before, log, report=spawned.error_r)
         for fd, stream in ((out_r, b"stdout"), (err_r, b"stderr")):
             os.set_blocking(fd, False)
             running.pipes[fd] = (stream, LineSplitter())
