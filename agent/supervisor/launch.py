@@ -31,6 +31,7 @@ READY there, and a successful execve closes the pipe. Setup order, and why:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -292,7 +293,10 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
             loopback_up()
         step = "limiting capabilities"
         identity.limit_bounding_set()  # the same for every container: a pooled init does it while it waits
+        made: dict[str, int] = {}
         if spec is None:
+            step = "mounting /proc, /dev and /sys ahead"
+            made = _kernel_mounts_ahead()
             step = "waiting for a container"
             spec = LaunchSpec.from_json(json.loads(_read_frame(joined_r)))
             sc.unshare(sc.CLONE_NEWNS)
@@ -303,7 +307,7 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
         step = "mounting the root filesystem"
         steps, source_fds = _enter_rootfs(spec)
         step = "mounting /proc, /dev, /sys and volumes"
-        mounts.apply_steps(steps, source_fds)
+        mounts.apply_steps(steps, source_fds, made)
         mounts.detach_old_root()
         mounts.mask_paths()
         step = "setting the hostname"
@@ -344,6 +348,17 @@ def _enter_rootfs(spec: LaunchSpec) -> tuple[list[mounts.MountStep], list[int]]:
     source_fds = mounts.open_sources(sources)
     mounts.pivot_into(spec.rootfs)
     return steps, source_fds
+
+
+def _kernel_mounts_ahead() -> dict[str, int]:
+    """A pooled init's /proc, /dev and /sys, made while it waits; none on a kernel without the new
+    mount API (before 5.2), where they are mounted after the pivot as for any other init."""
+    try:
+        return mounts.make_kernel_mounts()
+    except OSError as e:
+        if e.errno != errno.ENOSYS:
+            raise
+        return {}
 
 
 def _failure(step: str, error: BaseException, command: str) -> str:

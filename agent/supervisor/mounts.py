@@ -49,20 +49,25 @@ class MountStep:
     read_only: bool = False
 
 
+# The kernel's filesystems every container gets, in mount order.
+KERNEL_MOUNTS = (
+    MountStep("/proc", "proc", "proc", NOSUID_NODEV_NOEXEC),
+    MountStep("/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k"),
+    MountStep("/dev/pts", "devpts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    MountStep("/dev/shm", "tmpfs", "shm", NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k"),
+    MountStep("/dev/mqueue", "mqueue", "mqueue", NOSUID_NODEV_NOEXEC),
+    MountStep("/sys", "sysfs", "sysfs", NOSUID_NODEV_NOEXEC | sc.MS_RDONLY),
+)
+_ATTRIBUTES = {sc.MS_RDONLY: sc.MOUNT_ATTR_RDONLY, sc.MS_NOSUID: sc.MOUNT_ATTR_NOSUID, sc.MS_NODEV: sc.MOUNT_ATTR_NODEV,
+               sc.MS_NOEXEC: sc.MOUNT_ATTR_NOEXEC, sc.MS_STRICTATIME: sc.MOUNT_ATTR_STRICTATIME}
+
+
 def plan_mounts(binds: list[tuple[str, str, bool]]) -> tuple[list[str], list[MountStep]]:
     """Returns the host paths to open before the pivot and the mounts to make after it.
 
     binds: (host source, container destination, read-only), the generated /etc files included.
     """
-    steps = [
-        MountStep("/proc", "proc", "proc", NOSUID_NODEV_NOEXEC),
-        MountStep("/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k"),
-        MountStep("/dev/pts", "devpts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
-                  "newinstance,ptmxmode=0666,mode=0620,gid=5"),
-        MountStep("/dev/shm", "tmpfs", "shm", NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k"),
-        MountStep("/dev/mqueue", "mqueue", "mqueue", NOSUID_NODEV_NOEXEC),
-        MountStep("/sys", "sysfs", "sysfs", NOSUID_NODEV_NOEXEC | sc.MS_RDONLY),
-    ]
+    steps = list(KERNEL_MOUNTS)
     sources: list[str] = []
     for source, destination, read_only in binds:
         steps.append(MountStep(destination, None, flags=sc.MS_BIND | sc.MS_REC, source_fd_index=len(sources),
@@ -84,24 +89,58 @@ def _make_target(path: str, is_file: bool) -> None:
         os.makedirs(path, exist_ok=True)
 
 
-def apply_steps(steps: list[MountStep], source_fds: list[int]) -> None:
+def make_kernel_mounts() -> dict[str, int]:
+    """KERNEL_MOUNTS as detached mounts, /dev populated: a pooled init makes them while it waits for
+    a container (they belong to its PID, IPC and network namespaces, which it has already), and
+    after the pivot they are only moved into place. Returns {target: mount descriptor}; raises
+    OSError (ENOSYS before Linux 5.2)."""
+    made: dict[str, int] = {}
+    try:
+        for step in KERNEL_MOUNTS:
+            options: dict[str, str | None] = {"source": step.source}
+            options.update((key, value or None) for key, _, value in
+                           (option.partition("=") for option in (step.data or "").split(",") if option))
+            attributes = sum(attribute for flag, attribute in _ATTRIBUTES.items() if step.flags & flag)
+            made[step.target] = sc.new_mount(str(step.fstype), options, attributes)
+        populate_dev(made["/dev"])
+        for name in ("pts", "shm", "mqueue"):
+            os.mkdir(name, 0o755, dir_fd=made["/dev"])
+    except BaseException:
+        for fd in made.values():
+            os.close(fd)
+        raise
+    return made
+
+
+def apply_steps(steps: list[MountStep], source_fds: list[int], made: dict[str, int]) -> None:
+    """Mounts the steps, moving into place those made ahead (`made`, whose descriptors it closes)."""
     for step in steps:
         _make_target(step.target, step.is_file)
+        if step.target in made:
+            mount_fd = made.pop(step.target)
+            sc.move_mount(mount_fd, step.target)
+            os.close(mount_fd)
+            continue
         source = f"/proc/self/fd/{source_fds[step.source_fd_index]}" if step.source_fd_index >= 0 else step.source
         sc.mount(source, step.target, step.fstype, step.flags, step.data)
         if step.read_only:
             sc.mount(step.target, step.target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
         if step.target == "/dev":
-            populate_dev()
+            dev = os.open("/dev", os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                populate_dev(dev)
+            finally:
+                os.close(dev)
 
 
-def populate_dev() -> None:
+def populate_dev(dev: int) -> None:
+    """The device nodes and links of a fresh /dev (the directory descriptor `dev`)."""
     old_umask = os.umask(0)
     try:
         for name, major, minor in DEVICES:
-            os.mknod(f"/dev/{name}", 0o666 | 0o020000, os.makedev(major, minor))
+            os.mknod(name, 0o666 | 0o020000, os.makedev(major, minor), dir_fd=dev)
         for name, target in DEV_LINKS:
-            os.symlink(target, f"/dev/{name}")
+            os.symlink(target, name, dir_fd=dev)
     finally:
         os.umask(old_umask)
 

@@ -470,7 +470,7 @@ class Supervisor:
             elif pid in self.by_pid:
                 self._finish(self.by_pid.pop(pid), code)
             elif self.pool is not None:
-                self.pool.forget(pid)
+                self.pool.forget(pid, code)
 
     def _finish(self, running: Running, code: int, error: str = "") -> None:
         if running.report >= 0:  # closed by the init's execve, or holding why it failed after the go

@@ -20,6 +20,18 @@ _NUMBERS = {
 }
 _SYS_CLONE, _SYS_PIVOT_ROOT, _SYS_CAPSET, _SYS_SETNS = _NUMBERS[platform.machine()]
 
+# The mount API of Linux 5.2 has the same numbers on every architecture.
+_SYS_MOVE_MOUNT, _SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT = 429, 430, 431, 432
+_FSOPEN_CLOEXEC = _FSMOUNT_CLOEXEC = 1
+_FSCONFIG_SET_FLAG, _FSCONFIG_SET_STRING, _FSCONFIG_CMD_CREATE = 0, 1, 6
+_MOVE_MOUNT_F_EMPTY_PATH = 4
+_AT_FDCWD = -100
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR_STRICTATIME = 0x20
+
 CLONE_PARENT = 0x00008000
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -123,3 +135,27 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[word].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[word].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     _check(_libc.syscall(_SYS_CAPSET, ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+def new_mount(fstype: str, options: dict[str, str | None], attributes: int) -> int:
+    """A new instance of a filesystem as a detached mount (fsopen, fsconfig, fsmount); returns its
+    descriptor (close-on-exec), for move_mount. Options with the value None are flags."""
+    what = f"mounting {fstype} ahead"
+    fs = _check(_libc.syscall(_SYS_FSOPEN, fstype.encode(), ctypes.c_uint(_FSOPEN_CLOEXEC)), what)
+    try:
+        for key, value in options.items():
+            kind = _FSCONFIG_SET_FLAG if value is None else _FSCONFIG_SET_STRING
+            _check(_libc.syscall(_SYS_FSCONFIG, ctypes.c_int(fs), ctypes.c_uint(kind), key.encode(),
+                                 value.encode() if value is not None else None, ctypes.c_int(0)), f"{what}: {key}")
+        _check(_libc.syscall(_SYS_FSCONFIG, ctypes.c_int(fs), ctypes.c_uint(_FSCONFIG_CMD_CREATE), None, None,
+                             ctypes.c_int(0)), what)
+        return _check(_libc.syscall(_SYS_FSMOUNT, ctypes.c_int(fs), ctypes.c_uint(_FSMOUNT_CLOEXEC),
+                                    ctypes.c_uint(attributes)), what)
+    finally:
+        os.close(fs)
+
+
+def move_mount(mount_fd: int, target: str) -> None:
+    """Attaches a detached mount (new_mount) at target."""
+    _check(_libc.syscall(_SYS_MOVE_MOUNT, ctypes.c_int(mount_fd), b"", ctypes.c_int(_AT_FDCWD), target.encode(),
+                         ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH)), f"move_mount {target}")

@@ -96,10 +96,14 @@ class InitPool:
                 print(f"removing spare cgroup {spawned.cgroup} failed: {e}", file=sys.stderr)
             spawned.cgroup = ""
 
-    def forget(self, pid: int) -> None:
-        """A pooled init died waiting (killed by hand?): the next start clones anew."""
+    def forget(self, pid: int, code: int) -> None:
+        """A pooled init died waiting (killed by hand, or its set-up failed: its report says why);
+        the next start clones anew."""
         gone = self.ready.pop(pid, None)
         if gone is not None:
+            report = launch.read_report(gone.error_r).decode(errors="replace")
+            print(f"pooled init {pid} ended while waiting (status {code}){': ' + report if report else ''}",
+                  file=sys.stderr)
             gone.close()
             self.remove_spare(gone)
 

@@ -280,3 +280,40 @@ def test_an_init_spawned_for_a_container_without_a_record_is_released_by_the_nex
     assert _wait_for(lambda: not os.path.exists(os.path.join(agent.state_dir, "containers", created.id)))
     assert _wait_for(lambda: not os.path.exists(os.path.join(agent.state_dir, "trash", created.id)))
     assert agent.cli("run", "--name", "unrecorded", "busybox:test", "true").code == 0
+
+
+KERNEL_MOUNT_POINTS = ("/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys")
+
+
+def kernel_mounts(agent: AgentProcess, *flags: str) -> dict[str, tuple[str, ...]]:
+    """Mount point -> (mount options, filesystem type, source, superblock options), from inside a container."""
+    result = agent.cli("run", "--rm", *flags, "busybox:test", "cat", "/proc/self/mountinfo")
+    assert result.code == 0, result.err
+    found = {}
+    for line in result.out.splitlines():
+        fields = line.split()
+        if fields[4] in KERNEL_MOUNT_POINTS:
+            tail = fields[fields.index("-") + 1:]
+            found[fields[4]] = (fields[5], *tail)
+    return found
+
+
+def test_pooled_inits_mount_the_kernel_filesystems_ahead_exactly_as_a_cloned_init_mounts_them(
+        fresh_agent: AgentProcess) -> None:
+    """A pooled init makes /proc, /dev (with its nodes), /dev/pts, /dev/shm, /dev/mqueue and /sys
+    while it waits, with the new mount API, and moves them into place after the pivot; a child
+    cloned on the spot (host network) mounts them there. Both must give the same mounts."""
+    agent = fresh_agent
+    supervisor = agent.supervisor_pid()
+    assert _wait_for(lambda: len(pooled_inits(supervisor)) == 2)
+    pooled = set(pooled_inits(supervisor))
+    assert agent.cli("run", "-d", "--name", "took", "busybox:test", "sleep", "300").code == 0
+    [took] = agent.cli_json("inspect", "took")  # type: ignore[misc]
+    assert took["pid"] in pooled
+    devices = agent.cli("exec", "took", "ls", "-l", "/dev")
+    assert devices.code == 0 and "1,   3" in devices.out and "ptmx -> pts/ptmx" in devices.out, devices.out
+    assert agent.cli("rm", "-f", "took").code == 0
+    assert _wait_for(lambda: len(pooled_inits(supervisor)) == 2)
+    from_pool = kernel_mounts(agent)
+    assert set(from_pool) == set(KERNEL_MOUNT_POINTS)
+    assert from_pool == kernel_mounts(agent, "--network", "host")
