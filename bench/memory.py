@@ -51,11 +51,15 @@ def descendants(root: int) -> set[int]:
 
 
 def in_container_cgroup(pid: int, parent: str) -> bool:
+    """In a container's cgroup (named by its id) under the parent; a pooled init waits in a spare one."""
     try:
         with open(f"/proc/{pid}/cgroup") as f:
-            return f"/{parent}/" in f.read()
+            entries = [line.split(":", 2) for line in f.read().splitlines()]
     except OSError:
         return False
+    paths = [path for _, controllers, path in entries if "memory" in controllers.split(",")] or \
+        [path for _, controllers, path in entries if not controllers]  # cgroup v2: the one hierarchy
+    return any(path.startswith(f"/{parent}/") and not path.startswith(f"/{parent}/spare-") for path in paths)
 
 
 def report(label: str, agent_pid: int, supervisor_pid: int) -> None:
