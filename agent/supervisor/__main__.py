@@ -1,8 +1,34 @@
 """`python -S -m agent.supervisor --state-dir DIR --cgroup-parent NAME --socket PATH`."""
 
+import argparse
+import contextlib
 import gc
+import os
+import sys
 
-from agent.supervisor.server import main
+from agent.cgroups import manager_for
+from agent.supervisor.server import Supervisor
+from agent.supervisor.zygote import InitPool, Zygote
 
-gc.freeze()  # keep the heap's pages shared with forked children (fewer copy-on-write faults)
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="shoal-supervisor")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--cgroup-parent", required=True)
+    parser.add_argument("--socket", required=True)
+    args = parser.parse_args(argv)
+    os.umask(0o022)
+    gc.freeze()  # keep the heap's pages shared with forked children (fewer copy-on-write faults)
+    cgroups = manager_for(args.cgroup_parent)
+    supervisor = Supervisor(args.state_dir, args.cgroup_parent, cgroups, InitPool(Zygote(cgroups), cgroups))
+    with open(os.path.join(args.state_dir, "supervisor.pid"), "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        supervisor.serve(args.socket)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(args.state_dir, "supervisor.pid"))
+    sys.exit(0)
+
+
 main()

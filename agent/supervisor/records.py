@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -26,13 +28,31 @@ def write_json(path: str, data: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def restore_json(path: str, previous: dict[str, Any] | None) -> None:
-    """Puts back what a record was before a step that failed (None: there was none)."""
-    if previous is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    else:
-        write_json(path, previous)
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run's record as its start wrote it, with the one it replaced (put back if the start fails)."""
+
+    path: str
+    generation: int
+    started_at: int
+    previous: dict[str, Any] | None
+
+    def undo(self) -> None:
+        if self.previous is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        else:
+            write_json(self.path, self.previous)
+
+
+def begin_run(state_dir: str, container_id: str, pid: int, oom_before: int) -> Run:
+    """Writes run.json for the container's next run (its generation one past the last)."""
+    path = os.path.join(container_dir(state_dir, container_id), "run.json")
+    previous = read_json(path)
+    run = Run(path, int((previous or {}).get("generation", 0)) + 1, time.time_ns(), previous)
+    write_json(path, {"pid": pid, "generation": run.generation, "started_at": run.started_at,
+                      "start_ticks": process_start_ticks(pid), "oom_before": oom_before})
+    return run
 
 
 def read_json(path: str) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from typing import Any
 from agent.cgroups import CgroupManager, Limits, manager_for
 from agent.supervisor import execproc, launch, mounts, protocol, records
 from agent.supervisor.logs import LineSplitter, LogFile
-from agent.supervisor.zygote import InitPool, Zygote
+from agent.supervisor.zygote import InitPool
 
 
 class RequestError(Exception):
@@ -325,21 +325,18 @@ class Supervisor:
         else:
             raise RequestError("unprepared", f"container {container_id} has no init waiting: "
                                              "its start needs its launch spec")
-        # The run's record and its log are written before the release: the child is often still
+        # The run's record and its log are made before the release: the child is often still
         # setting up when the start arrives, and once released its exit is what matters.
-        run_path = os.path.join(records.container_dir(self.state_dir, container_id), "run.json")
-        previous = records.read_json(run_path)
-        generation = int((previous or {}).get("generation", 0)) + 1
         oom_before = self.cgroups.oom_kills(container_id)
         out_r, err_r, pid = spawned.stdout_r, spawned.stderr_r, spawned.pid
-        started_at = time.time_ns()
+        run: records.Run | None = None
         try:
-            records.write_json(run_path, {"pid": pid, "generation": generation, "started_at": started_at,
-                                          "start_ticks": records.process_start_ticks(pid), "oom_before": oom_before})
+            run = records.begin_run(self.state_dir, container_id, pid, oom_before)
             log = LogFile(spec.log_path, spec.log_max_bytes, spec.log_max_files)
         except OSError:
             launch.discard(spawned)
-            records.restore_json(run_path, previous)
+            if run is not None:
+                run.undo()
             raise
         try:
             launch.release(spawned, bridge, self._veth_name(container_id) if bridge and not spawned.veth else "")
@@ -347,16 +344,16 @@ class Supervisor:
             log.close()
             for fd in (out_r, err_r):
                 os.close(fd)
-            records.restore_json(run_path, previous)
+            run.undo()
             raise RequestError("failed", str(e)) from None
-        running = Running(container_id, pid, generation, oom_before, log, report=spawned.error_r)
+        running = Running(container_id, pid, run.generation, oom_before, log, report=spawned.error_r)
         for fd, stream in ((out_r, b"stdout"), (err_r, b"stderr")):
             os.set_blocking(fd, False)
             running.pipes[fd] = (stream, LineSplitter())
             self.selector.register(fd, selectors.EVENT_READ, ("pipe", running))
         self.running[container_id] = running
         self.by_pid[pid] = running
-        return {"pid": pid, "generation": generation, "started_at": started_at}
+        return {"pid": pid, "generation": run.generation, "started_at": run.started_at}
 
     def op_signal(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
         running = self._running(message["id"])
@@ -491,24 +488,3 @@ class Supervisor:
             if e.errno != errno.ENOENT:
                 raise
         self._broadcast({"event": "exited", **event})
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="shoal-supervisor")
-    parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--cgroup-parent", required=True)
-    parser.add_argument("--socket", required=True)
-    args = parser.parse_args(argv)
-    os.umask(0o022)
-    cgroups = manager_for(args.cgroup_parent)
-    supervisor = Supervisor(args.state_dir, args.cgroup_parent, cgroups, InitPool(Zygote(cgroups), cgroups))
-    with open(os.path.join(args.state_dir, "supervisor.pid"), "w") as f:
-        f.write(str(os.getpid()))
-    try:
-        supervisor.serve(args.socket)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(args.state_dir, "supervisor.pid"))
-    sys.exit(0)
