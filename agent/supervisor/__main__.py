@@ -21,13 +21,15 @@ def main(argv: list[str] | None = None) -> None:
     gc.freeze()  # keep the heap's pages shared with forked children (fewer copy-on-write faults)
     cgroups = manager_for(args.cgroup_parent)
     supervisor = Supervisor(args.state_dir, args.cgroup_parent, cgroups, InitPool(Zygote(cgroups), cgroups))
-    with open(os.path.join(args.state_dir, "supervisor.pid"), "w") as f:
+    pid_file = os.path.join(args.state_dir, "supervisor.pid")
+    with open(pid_file + ".tmp", "w") as f:  # renamed into place: a reader never sees it empty
         f.write(str(os.getpid()))
+    os.replace(pid_file + ".tmp", pid_file)
     try:
         supervisor.serve(args.socket)
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(args.state_dir, "supervisor.pid"))
+            os.unlink(pid_file)
     sys.exit(0)
 
 
