@@ -162,7 +162,7 @@ def activate(spawned: Spawned, spec: LaunchSpec) -> None:
     body = json.dumps(asdict(spec)).encode()
     try:
         os.write(spawned.joined_w, FRAME.pack(len(body)) + body)
-    except OSError as e:  # it may have died meanwhile: release() reports it
+    except OSError as e:  # it died waiting: the supervisor clones a new child instead
         spawned.failed = f"handing the container to its init: {e}"
 
 

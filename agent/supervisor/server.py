@@ -230,7 +230,11 @@ class Supervisor:
         spawned = self.pool.take() if self.pool is not None and not spec.host_network else None
         if spawned is not None:
             launch.activate(spawned, spec)
-        else:
+            if spawned.failed:  # it died waiting, and was not reaped yet: a new child instead
+                assert self.pool is not None
+                self.pool.discard(spawned)
+                spawned = None
+        if spawned is None:
             spawned = launch.spawn(spec, self.devnull)
         try:
             cgroup_fds = self._cgroups_for(container_id, limits, spawned)

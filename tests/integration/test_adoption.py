@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.integration.harness import ENV, AgentProcess, children, container_inits, namespace, pooled_inits
 
@@ -317,3 +318,38 @@ def test_pooled_inits_mount_the_kernel_filesystems_ahead_exactly_as_a_cloned_ini
     from_pool = kernel_mounts(agent)
     assert set(from_pool) == set(KERNEL_MOUNT_POINTS)
     assert from_pool == kernel_mounts(agent, "--network", "host")
+
+
+def test_a_pooled_init_that_died_before_it_was_reaped_is_replaced_at_create(fresh_agent: AgentProcess) -> None:
+    """A pooled init that dies while the supervisor is busy is still in its pool when the next create
+    takes it: handing it the container fails, and the supervisor clones a child instead. The
+    supervisor is stopped so that the inits' deaths and the create reach it in one turn of its loop
+    (it reaps at the end of each turn)."""
+    from shoal.agent.v1 import agent_pb2 as apb
+    from shoal.agent.v1 import containers_pb2 as cpb
+
+    from agent.supervisor import protocol
+
+    agent = fresh_agent
+    supervisor = agent.supervisor_pid()
+    assert _wait_for(lambda: len(pooled_inits(supervisor)) == 2)
+    pooled = pooled_inits(supervisor)
+    spec = cpb.ContainerSpec(name="replaced", image="busybox:test", command=["echo", "ran"])
+    with ThreadPoolExecutor(1) as background:
+        # A request just before the stop: its loop then waits up to a second before it would
+        # wake up by itself (and reap), longer than the stop lasts.
+        protocol.call_blocking(os.path.join(agent.state_dir, "supervisor.sock"), {"op": "hello"})
+        time.sleep(0.05)  # and the end of that connection
+        os.kill(supervisor, signal.SIGSTOP)
+        try:
+            for pid in pooled:
+                os.kill(pid, signal.SIGKILL)
+            created = background.submit(agent.stub().CreateContainer, apb.CreateContainerRequest(spec=spec))
+            time.sleep(0.2)
+        finally:
+            os.kill(supervisor, signal.SIGCONT)
+        container = created.result(timeout=30).container
+    assert container.pid == 0
+    started = agent.cli("start", "replaced")
+    assert started.code == 0, started.err
+    assert _wait_for(lambda: agent.cli("logs", "replaced").out == "ran\n")
