@@ -53,8 +53,8 @@ class HybridManager:
         if made_v1:
             self._v1.create(name, limits)
         try:
-            self._v2_names.pop(name, None)
-            if not self._v2.exists(name):
+            if not self._v2.exists(self._v2_name(name)):
+                self._v2_names.pop(name, None)
                 self._v2.create(name, limits)
         except BaseException:
             if made_v1:

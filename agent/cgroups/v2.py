@@ -45,7 +45,7 @@ class CgroupV2Manager:
         return os.path.join(self.parent_path, name)
 
     def create(self, name: str, limits: Limits) -> None:
-        parent = os.path.join(self._root, self._parent)
+        parent = self.parent_path
         made: list[str] = []
         try:
             if not os.path.isdir(parent):

@@ -21,6 +21,7 @@ from agent.supervisor import protocol
 
 log = logging.getLogger(__name__)
 
+
 class Unprepared(Failed):
     """The supervisor has no init waiting for the container (it restarted since the create): the
     start is to be sent again with the container's launch spec."""

@@ -293,17 +293,15 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
             loopback_up()
         step = "limiting capabilities"
         identity.limit_bounding_set()  # the same for every container: a pooled init does it while it waits
-        made: dict[str, int] = {}
+        step = "mounting /proc, /dev and /sys ahead"
+        made = _kernel_mounts_ahead() if spec is None else {}  # a pooled init makes them while it waits
         if spec is None:
-            step = "mounting /proc, /dev and /sys ahead"
-            made = _kernel_mounts_ahead()
             step = "waiting for a container"
             spec = LaunchSpec.from_json(json.loads(_read_frame(joined_r)))
             sc.unshare(sc.CLONE_NEWNS)
         step = "stdio"
-        os.dup2(devnull, 0)
-        os.dup2(stdout_w, 1)
-        os.dup2(stderr_w, 2)
+        for fd, target in ((devnull, 0), (stdout_w, 1), (stderr_w, 2)):
+            os.dup2(fd, target)
         step = "mounting the root filesystem"
         steps, source_fds = _enter_rootfs(spec)
         step = "mounting /proc, /dev, /sys and volumes"

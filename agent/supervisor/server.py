@@ -231,17 +231,14 @@ class Supervisor:
         if spawned is not None:
             launch.activate(spawned, spec)
             if spawned.failed:  # it died waiting, and was not reaped yet: a new child instead
-                assert self.pool is not None
-                self.pool.discard(spawned)
+                self._drop_child(spawned)
                 spawned = None
         if spawned is None:
             spawned = launch.spawn(spec, self.devnull)
         try:
             cgroup_fds = self._cgroups_for(container_id, limits, spawned)
         except BaseException:
-            launch.discard(spawned)
-            if self.pool is not None:
-                self.pool.remove_spare(spawned)
+            self._drop_child(spawned)
             raise
 
         def wire() -> None:
@@ -259,12 +256,18 @@ class Supervisor:
     def _cgroups_for(self, container_id: str, limits: Limits, spawned: launch.Spawned) -> list[int]:
         """The container's cgroups; returns the procs files the child is still to be moved through
         (`join_cgroups`): none when it waited in a spare, which becomes the container's cgroup."""
-        if spawned.cgroup and container_id not in self.cgroup_fds:
-            spare, spawned.cgroup = spawned.cgroup, ""
-            if self.cgroups.take_spare(spare, container_id, limits):
-                return []
-            spawned.cgroup = spare  # the container has cgroups (a restart): the child is moved, the spare removed
-        return self._prepare(container_id, limits)
+        if spawned.cgroup and container_id not in self.cgroup_fds and \
+                self.cgroups.take_spare(spawned.cgroup, container_id, limits):
+            spawned.cgroup = ""
+            return []
+        return self._prepare(container_id, limits)  # a restart keeps its cgroups: the child is moved into them
+
+    def _drop_child(self, spawned: launch.Spawned) -> None:
+        """A child that will not be released: killed, reaped, and its spare cgroup (if pooled) removed."""
+        if self.pool is not None:
+            self.pool.discard(spawned)
+        else:
+            launch.discard(spawned)
 
     def _veth_name(self, container_id: str) -> str:
         """sh + 8 characters of the id + a serial: 12 characters, within IFNAMSIZ."""

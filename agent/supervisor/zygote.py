@@ -177,7 +177,6 @@ def _serve(sock: socket.socket, cgroups: CgroupManager) -> None:
             except OSError as e:
                 sock.send(f"!cloning an init: {e}".encode())
                 continue
-            spare = ""
             try:
                 spare = cgroups.make_spare_holding(spawned.pid) if place_in_spares else ""
             except OSError as e:  # it may be in no cgroup of its own, or killed: not handed out
