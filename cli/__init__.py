@@ -3,3 +3,11 @@
 Owns: argument parsing, talking gRPC to an agent (later the control plane), and human output.
 Must not import: `agent` or `controlplane` — the protos are the only shared contract.
 """
+
+import os
+
+# gRPC's event-engine I/O for channels and listeners (experiments on by default since grpcio 1.6x)
+# passes each call between its own threads about five more times per side than the posix path it
+# replaced; on two cores that made an Agent API round trip ~15% dearer (README, "Performance").
+# The same value in agent/, controlplane/ and cli/: each package is imported before grpc in its processes.
+os.environ.setdefault("GRPC_EXPERIMENTS", "-event_engine_client,-event_engine_listener")
