@@ -60,6 +60,19 @@ def time_shoal(stub, index: int, network: int = cpb.NETWORK_MODE_NONE) -> float:
     return elapsed
 
 
+def time_shoal_run(stub, index: int) -> float:  # type: ignore[no-untyped-def]
+    """The same lifecycle as `clusterctl run --rm` drives it: one RunContainer stream that ends
+    after the container's exit and its removal (like `runc run`, which also deletes what it ran)."""
+    spec = cpb.ContainerSpec(name=f"bench-run-{index}", image="busybox:bench", command=["/bin/true"],
+                             resources=cpb.Resources(memory_bytes=64 << 20, pids_limit=100), auto_remove=True)
+    began = time.perf_counter()
+    *_, last = stub.RunContainer(apb.RunContainerRequest(spec=spec))
+    elapsed = (time.perf_counter() - began) * 1000
+    if last.WhichOneof("event") != "exited" or last.exited.exit_code != 0:
+        raise RuntimeError(f"/bin/true did not exit 0: {last}")
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=200)
@@ -76,13 +89,15 @@ def main() -> None:
             for index in range(args.warmup):
                 time_runc(bundle, -index - 1)
                 time_shoal(stub, -index - 1)
+                time_shoal_run(stub, -index - 1)
                 time_shoal(stub, -index - 1, cpb.NETWORK_MODE_BRIDGE)
-            runc, shoal, bridged = [], [], []
+            runc, shoal, one_call, bridged = [], [], [], []
             for index in range(args.n):
                 runs = [lambda i=index: runc.append(time_runc(bundle, i)),
                         lambda i=index: shoal.append(time_shoal(stub, i)),
+                        lambda i=index: one_call.append(time_shoal_run(stub, i)),
                         lambda i=index: bridged.append(time_shoal(stub, i, cpb.NETWORK_MODE_BRIDGE))]
-                shift = index % 3  # rotate which goes first, so none always follows another
+                shift = index % len(runs)  # rotate which goes first, so none always follows another
                 for run in runs[shift:] + runs[:shift]:
                     run()
         finally:
@@ -90,11 +105,14 @@ def main() -> None:
     runc_median = sorted(runc)[len(runc) // 2]
     shoal_median = sorted(shoal)[len(shoal) // 2]
     bridged_median = sorted(bridged)[len(bridged) // 2]
+    one_call_median = sorted(one_call)[len(one_call) // 2]
     print("container lifecycle of /bin/true, interleaved in one run")
     print(f"  runc run                            {summary(runc)}")
     print(f"  shoal create→start→exit→remove      {summary(shoal)}")
+    print(f"  the same in one RunContainer call   {summary(one_call)}")
     print(f"  the same in bridge mode (veth, IP)  {summary(bridged)}")
     print(f"  ratio shoal / runc (medians)        {shoal_median / runc_median:.2f}x   (target <= 0.30x)")
+    print(f"  ratio one call / runc (medians)     {one_call_median / runc_median:.2f}x")
     print(f"  ratio bridged / runc (medians)      {bridged_median / runc_median:.2f}x   (target <= 0.50x)")
 
 

@@ -82,51 +82,53 @@ def spec_from_args(args: argparse.Namespace, auto_remove: bool) -> cpb.Container
 
 
 def cmd_run(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    # Attached `--rm` removes from here after the output is read; a detached one asks the agent.
-    spec = spec_from_args(args, auto_remove=args.rm and args.detach)
+    """One RunContainer stream (the agent creates, starts, streams the output, and removes with
+    `--rm` after the output is read), as `docker run` makes its calls; Ctrl-C reaches the container."""
+    spec = spec_from_args(args, auto_remove=args.rm)
+    request = apb.RunContainerRequest(spec=spec, attach=not args.detach, detach=args.detach)
+    started: cpb.Container | None = None
+    interrupted = None
     try:
-        container = _create(stub, spec)
+        for response in _run_stream(stub, request):
+            event = response.WhichOneof("event")
+            if event == "started":
+                started = response.started
+                if args.detach:
+                    print(started.id)
+                    return 0
+                interrupted = _forward_interrupts(stub, started.id)
+            elif event == "output":
+                print_entries(response.output.entries, timestamps=False)
+            elif event == "exited":
+                if response.exited.error:  # its command could not be executed after all, or its end was not seen
+                    print(f"Error: {response.exited.error}", file=sys.stderr)
+                return int(response.exited.exit_code)
     except grpc.RpcError as e:
-        raise CliError(e.details() or str(e), EXIT_RUN_FAILED) from None
-    try:
-        stub.StartContainer(apb.StartContainerRequest(container=container.id))
-    except grpc.RpcError as e:
-        # UNKNOWN is the container's own setup or command failing; anything else (a port taken,
-        # no address left) is the runtime refusing to run it, which Docker reports as 125.
+        # UNKNOWN is the container's own setup or command failing; anything else (a bad spec, a
+        # port taken, no address left) is the runtime refusing to run it, which Docker reports as 125.
         code = (EXIT_RUN_FAILED if e.code() is not grpc.StatusCode.UNKNOWN
                 else EXIT_NOT_FOUND if "not found" in (e.details() or "") else EXIT_CANNOT_INVOKE)
-        if args.rm:
-            stub.RemoveContainer(apb.RemoveContainerRequest(container=container.id, force=True))
         raise CliError(e.details() or str(e), code) from None
-    if args.detach:
-        print(container.id)
-        return 0
-    interrupted = _forward_interrupts(stub, container.id)
-    try:
-        _print_logs(stub.ContainerLogs(apb.ContainerLogsRequest(container=container.id, follow=True, tail=-1)),
-                    timestamps=False)
-        final = stub.WaitContainer(apb.WaitContainerRequest(container=container.id)).container
     finally:
-        signal.signal(signal.SIGINT, interrupted)
-    if args.rm:
-        stub.RemoveContainer(apb.RemoveContainerRequest(container=container.id, force=True))
-    if final.error:  # its command could not be executed after all, or its end was not seen
-        print(f"Error: {final.error}", file=sys.stderr)
-    return int(final.exit_code)
+        if interrupted is not None:
+            signal.signal(signal.SIGINT, interrupted)
+    raise CliError("the agent ended the run without the container's exit", EXIT_RUN_FAILED)
 
 
-def _create(stub: agent_pb2_grpc.AgentStub, spec: cpb.ContainerSpec) -> cpb.Container:
-    """As `docker run` does: an image missing locally is pulled, then the create is tried again."""
+def _run_stream(stub: agent_pb2_grpc.AgentStub, request: apb.RunContainerRequest) -> Iterator[apb.RunContainerResponse]:
+    """As `docker run` does: an image missing locally is pulled, then the run is tried again."""
+    responses = stub.RunContainer(request)
     try:
-        created: cpb.Container = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
-        return created
+        first = next(responses)
     except grpc.RpcError as e:
         if e.code() is not grpc.StatusCode.NOT_FOUND or "image" not in (e.details() or ""):
             raise
-    print(f"Unable to find image '{spec.image}' locally", file=sys.stderr)
-    images.pull(stub, spec.image, show=False)
-    created = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container
-    return created
+        print(f"Unable to find image '{request.spec.image}' locally", file=sys.stderr)
+        images.pull(stub, request.spec.image, show=False)
+        responses = stub.RunContainer(request)
+        first = next(responses)
+    yield first
+    yield from responses
 
 
 def _forward_interrupts(stub: agent_pb2_grpc.AgentStub, container_id: str) -> signal.Handlers:
@@ -141,11 +143,6 @@ def _forward_interrupts(stub: agent_pb2_grpc.AgentStub, container_id: str) -> si
 
     previous = signal.signal(signal.SIGINT, handler)
     return previous  # type: ignore[return-value]
-
-
-def _print_logs(responses: Iterator[apb.ContainerLogsResponse], timestamps: bool) -> None:
-    for response in responses:
-        print_entries(response.entries, timestamps)
 
 
 def print_entries(entries: Iterable[cpb.LogEntry], timestamps: bool, prefix: bytes = b"") -> None:
@@ -196,8 +193,9 @@ def parse_tail(text: str) -> int:
 
 
 def cmd_logs(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
-    _print_logs(stub.ContainerLogs(apb.ContainerLogsRequest(container=args.container, follow=args.follow,
-                                                            tail=parse_tail(args.tail))), args.timestamps)
+    for response in stub.ContainerLogs(apb.ContainerLogsRequest(container=args.container, follow=args.follow,
+                                                                 tail=parse_tail(args.tail))):
+        print_entries(response.entries, args.timestamps)
     return 0
 
 

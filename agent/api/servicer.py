@@ -12,6 +12,7 @@ from shoal.agent.v1 import agent_pb2_grpc
 
 from agent.api import convert, exec_stream
 from agent.build.builder import Builder
+from agent.containers import run
 from agent.containers.service import ContainerService
 from agent.errors import InvalidSpec
 from agent.images.registry import Credentials
@@ -57,6 +58,19 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
     async def WaitContainer(self, request: apb.WaitContainerRequest, context: Context) -> Any:
         container = await self.containers.wait(request.container)
         return apb.WaitContainerResponse(container=convert.container_to_pb(container))
+
+    async def RunContainer(self, request: apb.RunContainerRequest, context: Context) -> AsyncIterator[Any]:
+        if request.attach and request.detach:
+            raise InvalidSpec("detach", "a run either follows its container (attach) or leaves it (detach), not both")
+        async for step in run.run(self.containers, convert.spec_from_pb(request.spec),
+                                  attach=request.attach, detach=request.detach):
+            if isinstance(step, run.RunStep):
+                response = apb.RunContainerResponse()
+                getattr(response, step.kind).CopyFrom(convert.container_to_pb(step.container))
+                yield response
+            else:
+                yield apb.RunContainerResponse(output=apb.ContainerLogsResponse(
+                    entries=[convert.log_line_to_pb(line) for line in step]))
 
     async def ContainerLogs(self, request: apb.ContainerLogsRequest, context: Context) -> AsyncIterator[Any]:
         async for batch in self.containers.logs(request.container, request.follow, request.tail):

@@ -82,6 +82,8 @@ class ContainerService:
         self._exec_waiters: dict[int, asyncio.Future[int]] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
         self._exec_early: dict[int, int] = {}
+        # Auto-remove containers that a `run` following them removes itself (agent/containers/run.py).
+        self.removal_held: set[str] = set()
         images.set_in_use_check(self.users_of_image)
         supervisor.set_event_handler(self.on_event, on_reconnect=self.reconcile)
 
@@ -287,8 +289,8 @@ class ContainerService:
             exited = transition(container, State.EXITED, **changes)
         self._commit(exited)
         self._notify_exit(exited)
-        if exited.state is State.EXITED and exited.spec.auto_remove:
-            asyncio.get_running_loop().create_task(self._auto_remove(exited.id))
+        if exited.state is State.EXITED and exited.spec.auto_remove and exited.id not in self.removal_held:
+            asyncio.get_running_loop().create_task(self.auto_remove(exited.id))
 
     async def _restart_after(self, container_id: str, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -301,7 +303,7 @@ class ContainerService:
                 await self._start(container, restart_count=container.restart_count + 1)
                 self.observer.container_restarted(container_id)
 
-    async def _auto_remove(self, container_id: str) -> None:
+    async def auto_remove(self, container_id: str) -> None:
         with contextlib.suppress(NotFound, Conflict):
             await self.remove(container_id, force=False)
 

@@ -106,6 +106,26 @@ class WaitContainerResponse(_message.Message):
     container: _containers_pb2.Container
     def __init__(self, container: _Optional[_Union[_containers_pb2.Container, _Mapping]] = ...) -> None: ...
 
+class RunContainerRequest(_message.Message):
+    __slots__ = ("spec", "attach", "detach")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
+    spec: _containers_pb2.ContainerSpec
+    attach: bool
+    detach: bool
+    def __init__(self, spec: _Optional[_Union[_containers_pb2.ContainerSpec, _Mapping]] = ..., attach: _Optional[bool] = ..., detach: _Optional[bool] = ...) -> None: ...
+
+class RunContainerResponse(_message.Message):
+    __slots__ = ("started", "output", "exited")
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    EXITED_FIELD_NUMBER: _ClassVar[int]
+    started: _containers_pb2.Container
+    output: ContainerLogsResponse
+    exited: _containers_pb2.Container
+    def __init__(self, started: _Optional[_Union[_containers_pb2.Container, _Mapping]] = ..., output: _Optional[_Union[ContainerLogsResponse, _Mapping]] = ..., exited: _Optional[_Union[_containers_pb2.Container, _Mapping]] = ...) -> None: ...
+
 class ContainerLogsRequest(_message.Message):
     __slots__ = ("container", "follow", "tail")
     CONTAINER_FIELD_NUMBER: _ClassVar[int]

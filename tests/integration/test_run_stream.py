@@ -1,0 +1,102 @@
+"""RunContainer: `docker run` in one stream (started, output, exited), its auto-removal and its errors."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import grpc
+import pytest
+from shoal.agent.v1 import agent_pb2 as apb
+from shoal.agent.v1 import containers_pb2 as cpb
+
+from tests.integration.harness import AgentProcess
+from tests.integration.test_lifecycle import wait_for
+
+
+def spec(name: str, *command: str, auto_remove: bool = True) -> cpb.ContainerSpec:
+    return cpb.ContainerSpec(name=name, image="busybox:test", command=list(command), auto_remove=auto_remove)
+
+
+def names(agent: AgentProcess) -> list[str]:
+    listed = agent.stub().ListContainers(apb.ListContainersRequest(all=True)).containers
+    return [c.name for c in listed]
+
+
+def trash(agent: AgentProcess) -> list[str]:
+    return os.listdir(os.path.join(agent.state_dir, "trash"))
+
+
+def test_attached_run_streams_every_line_then_the_exit_and_removes(agent: AgentProcess) -> None:
+    responses = list(agent.stub().RunContainer(apb.RunContainerRequest(
+        spec=spec("counted", "sh", "-c", "seq 1 2000; echo done >&2; exit 7"), attach=True)))
+    events = [r.WhichOneof("event") for r in responses]
+    assert events[0] == "started" and events[-1] == "exited" and set(events[1:-1]) == {"output"}
+    started, exited = responses[0].started, responses[-1].exited
+    assert started.state == cpb.CONTAINER_STATE_RUNNING and started.name == "counted"
+    assert (exited.id, exited.exit_code, exited.state) == (started.id, 7, cpb.CONTAINER_STATE_EXITED)
+    entries = [e for r in responses[1:-1] for e in r.output.entries]
+    stdout = [e.data for e in entries if e.stream == cpb.LogEntry.STREAM_STDOUT]
+    assert stdout == [f"{n}\n".encode() for n in range(1, 2001)]  # the removal waited for the last line
+    assert [e.data for e in entries if e.stream == cpb.LogEntry.STREAM_STDERR] == [b"done\n"]
+    assert "counted" not in names(agent)  # gone when the stream ends, as `docker run --rm`
+    wait_for(lambda: started.id not in trash(agent))
+
+
+def test_run_without_attach_answers_after_the_exit_and_the_removal(agent: AgentProcess) -> None:
+    responses = list(agent.stub().RunContainer(apb.RunContainerRequest(spec=spec("quiet", "sh", "-c", "echo x"))))
+    assert [r.WhichOneof("event") for r in responses] == ["started", "exited"]
+    assert responses[-1].exited.exit_code == 0 and "quiet" not in names(agent)
+
+
+def test_detached_run_ends_once_started_and_the_agent_removes_at_exit(agent: AgentProcess) -> None:
+    responses = list(agent.stub().RunContainer(apb.RunContainerRequest(
+        spec=spec("brief", "sleep", "1"), detach=True)))
+    assert [r.WhichOneof("event") for r in responses] == ["started"]
+    assert "brief" in names(agent)
+    wait_for(lambda: "brief" not in names(agent))
+
+
+def test_a_client_that_leaves_early_leaves_the_container_running_then_removed(agent: AgentProcess) -> None:
+    call = agent.stub().RunContainer(apb.RunContainerRequest(spec=spec("left", "sleep", "1"), attach=True))
+    assert next(call).WhichOneof("event") == "started"
+    call.cancel()
+    time.sleep(0.3)
+    [left] = agent.stub().ListContainers(apb.ListContainersRequest(all=True)).containers
+    assert left.name == "left" and left.state == cpb.CONTAINER_STATE_RUNNING
+    wait_for(lambda: "left" not in names(agent))  # the hold went back to the agent's own auto-removal
+
+
+def test_a_failed_start_is_the_streams_error_and_auto_remove_leaves_nothing(agent: AgentProcess) -> None:
+    with pytest.raises(grpc.RpcError) as failed:
+        list(agent.stub().RunContainer(apb.RunContainerRequest(spec=spec("absent", "/no/such/program"), attach=True)))
+    assert failed.value.code() is grpc.StatusCode.UNKNOWN and "/no/such/program" in (failed.value.details() or "")
+    assert "absent" not in names(agent)
+    with pytest.raises(grpc.RpcError):
+        list(agent.stub().RunContainer(apb.RunContainerRequest(
+            spec=spec("kept", "/no/such/program", auto_remove=False), attach=True)))
+    [kept] = agent.stub().ListContainers(apb.ListContainersRequest(all=True)).containers
+    assert kept.name == "kept" and "/no/such/program" in kept.error  # as StartContainer leaves it
+    agent.stub().RemoveContainer(apb.RemoveContainerRequest(container="kept"))
+
+
+@pytest.mark.parametrize(("request_fields", "code", "words"), [
+    ({"spec": spec("both", "true"), "attach": True, "detach": True}, grpc.StatusCode.INVALID_ARGUMENT, "detach"),
+    ({"spec": cpb.ContainerSpec(name="nothing", image="nosuch:image")}, grpc.StatusCode.NOT_FOUND, "nosuch"),
+    ({"spec": cpb.ContainerSpec(name="no image")}, grpc.StatusCode.INVALID_ARGUMENT, "image"),
+])
+def test_bad_runs_are_refused_before_anything_is_made(agent: AgentProcess, request_fields: dict,  # type: ignore[type-arg]
+                                                     code: grpc.StatusCode, words: str) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        list(agent.stub().RunContainer(apb.RunContainerRequest(**request_fields)))
+    assert refused.value.code() is code and words in (refused.value.details() or "")
+    assert names(agent) == []
+
+
+def test_cli_run_rm_is_one_stream_with_docker_exit_codes(agent: AgentProcess) -> None:
+    result = agent.cli("run", "--rm", "busybox:test", "sh", "-c", "seq 1 500 | tail -n 1; exit 4")
+    assert (result.code, result.out) == (4, "500\n")
+    assert agent.cli("run", "--rm", "busybox:test", "/no/such/program").code == 127
+    assert agent.cli("run", "--rm", "busybox:test", "/etc").code == 126
+    assert agent.cli("run", "--rm", "--name", "bad name!", "busybox:test", "true").code == 125
+    assert names(agent) == []
