@@ -11,3 +11,5 @@ import os
 # replaced; on two cores that made an Agent API round trip ~15% dearer (README, "Performance").
 # The same value in agent/, controlplane/ and cli/: each package is imported before grpc in its processes.
 os.environ.setdefault("GRPC_EXPERIMENTS", "-event_engine_client,-event_engine_listener")
+# That path logs a peer's GOAWAY (an agent shutting down) at INFO on stderr unless told otherwise.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

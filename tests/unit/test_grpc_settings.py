@@ -27,18 +27,18 @@ with grpc.insecure_channel("unix://{socket}") as channel:
     assert channel.unary_unary("/t.Echo/Call")(b"ping", timeout=10) == b"ping"
 server.stop(None)
 import os
-print(os.environ["GRPC_EXPERIMENTS"])
+print(os.environ["GRPC_EXPERIMENTS"], os.environ["GRPC_VERBOSITY"])
 """
 
 
 @pytest.mark.parametrize("package", ["agent", "cli", "controlplane"])
 def test_each_package_sets_experiments_grpc_knows(package: str, tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if key != "GRPC_EXPERIMENTS"}
+    env = {key: value for key, value in os.environ.items() if key not in ("GRPC_EXPERIMENTS", "GRPC_VERBOSITY")}
     script = ROUND_TRIP.format(package=package, socket=tmp_path / "echo.sock")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                           cwd=Path(__file__).parents[2], timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "-event_engine_client,-event_engine_listener"
+    assert done.stdout.strip() == "-event_engine_client,-event_engine_listener ERROR"
     assert "experiment" not in done.stderr.lower(), done.stderr
 
 
