@@ -61,12 +61,15 @@ def time_shoal(stub, index: int, network: int = cpb.NETWORK_MODE_NONE) -> float:
 
 
 def time_shoal_run(stub, index: int) -> float:  # type: ignore[no-untyped-def]
-    """The same lifecycle as `clusterctl run --rm` drives it: one RunContainer stream that ends
-    after the container's exit and its removal (like `runc run`, which also deletes what it ran)."""
+    """The same lifecycle as `clusterctl run --rm` drives it: one RunContainer stream, read until its
+    `exited` message, which the agent sends after the container's exit and its removal (as `runc
+    run` also deletes what it ran). Like clusterctl, it does not wait for the stream's trailers."""
     spec = cpb.ContainerSpec(name=f"bench-run-{index}", image="busybox:bench", command=["/bin/true"],
                              resources=cpb.Resources(memory_bytes=64 << 20, pids_limit=100), auto_remove=True)
     began = time.perf_counter()
-    *_, last = stub.RunContainer(apb.RunContainerRequest(spec=spec))
+    for last in stub.RunContainer(apb.RunContainerRequest(spec=spec)):
+        if last.WhichOneof("event") == "exited":
+            break
     elapsed = (time.perf_counter() - began) * 1000
     if last.WhichOneof("event") != "exited" or last.exited.exit_code != 0:
         raise RuntimeError(f"/bin/true did not exit 0: {last}")
