@@ -1,11 +1,16 @@
-"""The agent's container records on disk: <state>/containers/<id>/container.json (write-then-rename)."""
+"""The agent's container records on disk: <state>/containers/<id>/container.json (write-then-rename),
+and the files generated there for each container."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
 from agent.containers.model import Container
+from agent.network import plan
+
+ETC_FILES = ("hostname", "hosts", "resolv.conf")  # generated per container, bind-mounted into /etc
 
 
 class ContainerRecords:
@@ -33,6 +38,26 @@ class ContainerRecords:
         with open(path + ".tmp", "w") as f:
             f.write(json.dumps(container.to_json()))  # dumps: the C encoder (dump to a file is pure Python)
         os.replace(path + ".tmp", path)
+
+    def write_etc_files(self, container: Container, address: str, nameserver: str) -> None:
+        """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted: written at
+        create (the spawned init binds them), and again in place at each start (a bridged
+        container's address is known then, and may change): a bridged container finds its own
+        name at its address, and asks the node's DNS server."""
+        directory = self.directory(container.id)
+        with open(os.path.join(directory, "hostname"), "w") as f:
+            f.write(container.hostname + "\n")
+        with open(os.path.join(directory, "hosts"), "w") as f:
+            f.write(plan.hosts_file(container.hostname, address))
+        resolv = ""
+        with contextlib.suppress(OSError), open("/etc/resolv.conf") as host_resolv:
+            resolv = host_resolv.read()
+        with open(os.path.join(directory, "resolv.conf"), "w") as f:
+            f.write(plan.resolv_conf(resolv, nameserver))
+
+    def etc_binds(self, container_id: str) -> list[tuple[str, str, bool]]:
+        """The generated files as the launch spec's binds: (source, destination, read-only)."""
+        return [(os.path.join(self.directory(container_id), name), f"/etc/{name}", False) for name in ETC_FILES]
 
     def unrecorded(self) -> list[str]:
         """Container directories without a record: creates that an agent crash cut short."""

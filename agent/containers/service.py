@@ -29,14 +29,12 @@ from agent.containers.state import transition
 from agent.containers.validate import validate
 from agent.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, ShoalError
 from agent.images.store import ImageStore
-from agent.network import plan
 from agent.network.manager import NetworkManager
 from agent.runtime.client import SupervisorClient, Unprepared
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
-ETC_FILES = ("hostname", "hosts", "resolv.conf")  # generated per container, bind-mounted into /etc
 MANUAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 
 
@@ -141,7 +139,7 @@ class ContainerService:
             container = container.evolve(address=attachment.address) if attachment else container
             for sub in ("upper", "work"):
                 os.makedirs(os.path.join(directory, sub))
-            self._write_etc_files(container, container.address, attachment.nameserver if attachment else "")
+            self.records.write_etc_files(container, container.address, attachment.nameserver if attachment else "")
             # The supervisor spawns the init now: it sets itself up while the record is written,
             # this reply and the start request travel, and `start` only releases it. (An init
             # spawned for a record that a crash kept from being written is released by the next
@@ -164,27 +162,18 @@ class ContainerService:
             raise
         return container
 
-    def _write_etc_files(self, container: Container, address: str, nameserver: str) -> None:
-        """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted: written at
-        create (the spawned init binds them), and again in place at each start (a bridged
-        container's address is known then, and may change): a bridged container finds its own
-        name at its address, and asks the node's DNS server."""
-        directory = self.records.directory(container.id)
-        with open(os.path.join(directory, "hostname"), "w") as f:
-            f.write(container.hostname + "\n")
-        with open(os.path.join(directory, "hosts"), "w") as f:
-            f.write(plan.hosts_file(container.hostname, address))
-        resolv = ""
-        with contextlib.suppress(OSError), open("/etc/resolv.conf") as host_resolv:
-            resolv = host_resolv.read()
-        with open(os.path.join(directory, "resolv.conf"), "w") as f:
-            f.write(plan.resolv_conf(resolv, nameserver))
-
     # ---- start ----------------------------------------------------------------------------------
     async def start(self, ref: str) -> Container:
+        """A caller that goes away (a client's deadline, Ctrl-C during `run`) does not cut a start
+        short: the supervisor would run the container while its record still said created."""
         container = self.resolve(ref)
-        async with self._lock(container.id):
-            container = self.containers[container.id]
+        starting = asyncio.ensure_future(self._start_unless_active(container.id))
+        starting.add_done_callback(lambda task: task.cancelled() or task.exception())  # retrieved, if orphaned
+        return await asyncio.shield(starting)
+
+    async def _start_unless_active(self, container_id: str) -> Container:
+        async with self._lock(container_id):
+            container = self.containers[container_id]
             if container.is_active:
                 raise Conflict(f"container {container.name} is already {container.state.value}")
             return await self._start(container, restart_count=container.restart_count)
@@ -198,7 +187,7 @@ class ContainerService:
         process = runspec.process_for(spec, image.config, container.hostname)
         directory = self.records.directory(container.id)
         binds = [(m.source, m.destination, m.read_only) for m in spec.mounts]
-        binds += [(os.path.join(directory, name), f"/etc/{name}", False) for name in ETC_FILES]
+        binds += self.records.etc_binds(container.id)
         return {
             "argv": list(process.argv), "env": list(process.env), "cwd": process.cwd, "user": process.user,
             "hostname": container.hostname, "rootfs": self.rootfs_mountpoint,
@@ -220,7 +209,7 @@ class ContainerService:
                 attachment = self.network.attachment_of(container.id) if container.address else None
                 if attachment is None:  # not attached at create, or a restart
                     attachment = await self.network.attach(container.id, container.name, container.spec.ports)
-                    self._write_etc_files(container, attachment.address, attachment.nameserver)
+                    self.records.write_etc_files(container, attachment.address, attachment.nameserver)
                 bridge, address = attachment.launch, attachment.address
             reply = await self._release(container, bridge)
         except ShoalError as e:

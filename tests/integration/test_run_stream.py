@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import grpc
@@ -78,6 +79,31 @@ def test_a_failed_start_is_the_streams_error_and_auto_remove_leaves_nothing(agen
     [kept] = agent.stub().ListContainers(apb.ListContainersRequest(all=True)).containers
     assert kept.name == "kept" and "/no/such/program" in kept.error  # as StartContainer leaves it
     agent.stub().RemoveContainer(apb.RemoveContainerRequest(container="kept"))
+
+
+def test_a_start_whose_caller_leaves_still_completes(agent: AgentProcess) -> None:
+    """The client's deadline passes while the supervisor (stopped here) has the start: the agent
+    still records the container as running when the supervisor answers, and sees its exit."""
+    stub = agent.stub()
+    created = stub.CreateContainer(apb.CreateContainerRequest(spec=spec("deadline", "sleep", "1",
+                                                                        auto_remove=False))).container
+    with open(os.path.join(agent.state_dir, "supervisor.pid")) as f:
+        supervisor = int(f.read())
+    os.kill(supervisor, signal.SIGSTOP)
+    try:
+        with pytest.raises(grpc.RpcError) as gone:
+            stub.StartContainer(apb.StartContainerRequest(container=created.id), timeout=0.5)
+        assert gone.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
+
+    def state() -> cpb.Container:
+        return stub.InspectContainer(apb.InspectContainerRequest(container=created.id)).container
+
+    wait_for(lambda: state().state == cpb.CONTAINER_STATE_RUNNING)
+    wait_for(lambda: state().state == cpb.CONTAINER_STATE_EXITED)
+    assert state().exit_code == 0
+    stub.RemoveContainer(apb.RemoveContainerRequest(container=created.id))
 
 
 @pytest.mark.parametrize(("request_fields", "code", "words"), [
