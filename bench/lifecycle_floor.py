@@ -26,9 +26,8 @@ from lifecycle import runc_bundle, time_runc, time_shoal
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import containers_pb2 as cpb
 
+from agent.containers.records import ETC_FILES
 from agent.supervisor import protocol
-
-ETC_FILES = ("hostname", "hosts", "resolv.conf")
 
 
 class SupervisorConnection:

@@ -164,6 +164,7 @@ class AgentServicer:
 
     def StartContainer(self, request, context):
         """Starts a created or exited container. FAILED_PRECONDITION when it is already running.
+        A start whose caller goes away (deadline, cancel) still runs to its end.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
