@@ -86,17 +86,15 @@ def cmd_run(stub: agent_pb2_grpc.AgentStub, args: argparse.Namespace) -> int:
     `--rm` after the output is read), as `docker run` makes its calls; Ctrl-C reaches the container."""
     spec = spec_from_args(args, auto_remove=args.rm)
     request = apb.RunContainerRequest(spec=spec, attach=not args.detach, detach=args.detach)
-    started: cpb.Container | None = None
     interrupted = None
     try:
         for response in _run_stream(stub, request):
             event = response.WhichOneof("event")
             if event == "started":
-                started = response.started
                 if args.detach:
-                    print(started.id)
+                    print(response.started.id)
                     return 0
-                interrupted = _forward_interrupts(stub, started.id)
+                interrupted = _forward_interrupts(stub, response.started.id)
             elif event == "output":
                 print_entries(response.output.entries, timestamps=False)
             elif event == "exited":

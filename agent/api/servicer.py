@@ -65,9 +65,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         async for step in run.run(self.containers, convert.spec_from_pb(request.spec),
                                   attach=request.attach, detach=request.detach):
             if isinstance(step, run.RunStep):
-                response = apb.RunContainerResponse()
-                getattr(response, step.kind).CopyFrom(convert.container_to_pb(step.container))
-                yield response
+                container = convert.container_to_pb(step.container)
+                yield (apb.RunContainerResponse(started=container) if step.kind == "started"
+                       else apb.RunContainerResponse(exited=container))
             else:
                 yield apb.RunContainerResponse(output=apb.ContainerLogsResponse(
                     entries=[convert.log_line_to_pb(line) for line in step]))

@@ -34,7 +34,8 @@ async def run(service: ContainerService, spec: ContainerSpec, *, attach: bool,
     early hands the removal back to the service.
 
     Each message costs the stream a write and the client a wake-up, as much as a round trip: so
-    there is no message for the create alone (a failed start names the container in its error).
+    there is no message for the create alone (a failed start leaves the container listed, as
+    StartContainer does, unless it is an auto-remove one).
     """
     created = await service.create(spec)
     removes_here = spec.auto_remove and not detach
