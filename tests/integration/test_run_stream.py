@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import grpc
@@ -11,7 +13,7 @@ import pytest
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import containers_pb2 as cpb
 
-from tests.integration.harness import AgentProcess
+from tests.integration.harness import ENV, AgentProcess
 from tests.integration.test_lifecycle import wait_for
 
 
@@ -125,4 +127,21 @@ def test_cli_run_rm_is_one_stream_with_docker_exit_codes(agent: AgentProcess) ->
     assert agent.cli("run", "--rm", "busybox:test", "/no/such/program").code == 127
     assert agent.cli("run", "--rm", "busybox:test", "/etc").code == 126
     assert agent.cli("run", "--rm", "--name", "bad name!", "busybox:test", "true").code == 125
+    assert names(agent) == []
+
+
+def test_ctrl_c_during_an_attached_run_reaches_the_container(agent: AgentProcess) -> None:
+    """Docker's sig-proxy: the first Ctrl-C is the container's SIGINT; its exit code is the run's."""
+    run = subprocess.Popen([sys.executable, "-m", "cli.main", "--agent", agent.address, "run", "--rm", "busybox:test",
+                            "sh", "-c", "trap 'echo interrupted; exit 5' INT; echo ready; while :; do sleep 0.1; done"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    try:
+        assert run.stdout is not None and run.stdout.readline() == b"ready\n"
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert (run.returncode, out) == (5, b"interrupted\n"), err
     assert names(agent) == []
