@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     os.umask(0o022)
     gc.freeze()  # keep the heap's pages shared with forked children (fewer copy-on-write faults)
     cgroups = manager_for(args.cgroup_parent)
-    supervisor = Supervisor(args.state_dir, args.cgroup_parent, cgroups, InitPool(Zygote(cgroups), cgroups))
+    pool = InitPool(Zygote(cgroups), cgroups, spares=os.path.join(args.state_dir, "warm"))
+    supervisor = Supervisor(args.state_dir, args.cgroup_parent, cgroups, pool)
     pid_file = os.path.join(args.state_dir, "supervisor.pid")
     with open(pid_file + ".tmp", "w") as f:  # renamed into place: a reader never sees it empty
         f.write(str(os.getpid()))

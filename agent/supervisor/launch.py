@@ -48,6 +48,7 @@ NAMESPACES = sc.CLONE_NEWNS | sc.CLONE_NEWPID | sc.CLONE_NEWUTS | sc.CLONE_NEWIP
 POOLED_NAMESPACES = sc.CLONE_NEWPID | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
 FRAME = struct.Struct(">I")
 READY = b"\0"  # on the report pipe: the child waits for its go message, with nothing left to fail
+WARMED = b"W"  # on the report pipe, before READY: a pooled init waits inside its image's root (warm.py)
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
 
@@ -98,6 +99,18 @@ class LaunchSpec:
                    link=BridgeLink(**link) if link else None, **data)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WarmRoot:
+    """An image's root filesystem that a pooled init mounts and pivots into while it waits (warm.py
+    says why): the overlay of `lower` on a spare writable layer under `spare`, mounted at `rootfs`."""
+
+    layers_dir: str
+    lower: list[str]
+    rootfs: str
+    spare: str
+    identity: list[tuple[int, int]]  # (st_dev, st_ino) of each lower dir: a layer unpacked again differs
+
+
 class StartError(Exception):
     pass
 
@@ -118,6 +131,8 @@ class Spawned:
     veth: str = ""  # the host end of its veth pair, once made
     configured: bool = False  # its spec carried its address, and it was told its eth0 exists
     cgroup: str = ""  # the spare cgroup a pooled init waits in (CgroupManager.make_spare_holding)
+    warm: WarmRoot | None = None  # the image root a pooled init was asked to wait in
+    warmed: bool = False  # and it reported that it does (WARMED)
 
     @property
     def fds(self) -> list[int]:
@@ -155,6 +170,16 @@ def clone_pooled(devnull: int, extra_flags: int = 0) -> Spawned:
         finally:
             os._exit(127)
     return pipes.parent_side(pid)
+
+
+def send_warm(spawned: Spawned, root: WarmRoot) -> None:
+    """Asks a pooled init to mount and pivot into an image's root while it waits (it reports WARMED)."""
+    body = json.dumps({"warm": asdict(root)}).encode()
+    try:
+        os.write(spawned.joined_w, FRAME.pack(len(body)) + body)
+        spawned.warm = root
+    except OSError:  # it died waiting: the supervisor forgets it when it reaps it
+        pass
 
 
 def activate(spawned: Spawned, spec: LaunchSpec) -> None:
@@ -295,19 +320,30 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
         identity.limit_bounding_set()  # the same for every container: a pooled init does it while it waits
         step = "mounting /proc, /dev and /sys ahead"
         made = _kernel_mounts_ahead() if spec is None else {}  # a pooled init makes them while it waits
+        warm = False
         if spec is None:
             step = "waiting for a container"
-            spec = LaunchSpec.from_json(json.loads(_read_frame(joined_r)))
-            sc.unshare(sc.CLONE_NEWNS)
+            frame = json.loads(_read_frame(joined_r))
+            if "warm" in frame:
+                step = "mounting the image's root ahead"
+                _warm_up(WarmRoot(**frame["warm"]), made)
+                os.write(error_w, WARMED)
+                warm, made = True, {}
+                step = "waiting for a container"
+                frame = json.loads(_read_frame(joined_r))
+            spec = LaunchSpec.from_json(frame)
+            if not warm:
+                sc.unshare(sc.CLONE_NEWNS)
         step = "stdio"
         for fd, target in ((devnull, 0), (stdout_w, 1), (stderr_w, 2)):
             os.dup2(fd, target)
-        step = "mounting the root filesystem"
-        steps, source_fds = _enter_rootfs(spec)
+        step = "mounting /proc, /dev, /sys and volumes" if warm else "mounting the root filesystem"
+        steps, source_fds = _binds_from_old_root(spec) if warm else _enter_rootfs(spec)
         step = "mounting /proc, /dev, /sys and volumes"
         mounts.apply_steps(steps, source_fds, made)
         mounts.detach_old_root()
-        mounts.mask_paths()
+        if not warm:
+            mounts.mask_paths()
         step = "setting the hostname"
         sc.sethostname(spec.hostname)
         step = "starting the command"
@@ -346,6 +382,31 @@ def _enter_rootfs(spec: LaunchSpec) -> tuple[list[mounts.MountStep], list[int]]:
     source_fds = mounts.open_sources(sources)
     mounts.pivot_into(spec.rootfs)
     return steps, source_fds
+
+
+def _warm_up(root: WarmRoot, made: dict[str, int]) -> None:
+    """A pooled init's mount namespace, overlay, pivot, kernel filesystems and masks, made for the
+    image it is likely to get. The old root stays attached: the container's /etc files, made at
+    create on the same filesystem, are bound from it then."""
+    sc.unshare(sc.CLONE_NEWNS)
+    sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    options, relative = mounts.overlay_options(root.layers_dir, root.lower, os.path.join(root.spare, "upper"),
+                                               os.path.join(root.spare, "work"))
+    if relative:
+        os.chdir(root.layers_dir)
+    sc.mount("overlay", root.rootfs, "overlay", 0, options)
+    mounts.pivot_into(root.rootfs)
+    mounts.apply_steps(list(mounts.KERNEL_MOUNTS), [], made)
+    mounts.mask_paths()
+
+
+def _binds_from_old_root(spec: LaunchSpec) -> tuple[list[mounts.MountStep], list[int]]:
+    """The binds of a warm init's container, their sources reached through the old root (warm.py
+    hands it only containers whose binds are their own /etc files, under the state directory)."""
+    binds = [(os.path.join("/", mounts.PUT_OLD, source.lstrip("/")), destination, read_only)
+             for source, destination, read_only in spec.binds]
+    sources, steps = mounts.plan_mounts(binds)
+    return steps[len(mounts.KERNEL_MOUNTS):], mounts.open_sources(sources)
 
 
 def _kernel_mounts_ahead() -> dict[str, int]:

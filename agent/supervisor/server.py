@@ -87,6 +87,8 @@ class Supervisor:
         self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
         self.selector.register(wake_r, selectors.EVENT_READ, ("signal", None))
         self.cgroups.remove_spares()  # a previous supervisor's (before the zygote makes any)
+        if self.pool is not None:
+            self.pool.sweep()
         if self.pool is not None and self.pool.sock is not None:
             self.selector.register(self.pool.sock, selectors.EVENT_READ, ("zygote", None))
             self.pool.refill()
@@ -213,21 +215,21 @@ class Supervisor:
         if "launch" in message and container_id not in self.running:
             self._discard(container_id)
             spec = launch.LaunchSpec.from_json(dict(message["launch"]))
-            spawned, wire = self._spawn(container_id, spec, limits)
+            spawned, wire = self._spawn(container_id, spec, limits, create=True)
             self.spawned[container_id] = (spawned, spec)
             self.after_reply.append(wire)  # its answer need not wait for the veth and the cgroup move
         else:
             self._prepare(container_id, limits)
         return {}
 
-    def _spawn(self, container_id: str, spec: launch.LaunchSpec,
-               limits: Limits) -> tuple[launch.Spawned, Callable[[], None]]:
+    def _spawn(self, container_id: str, spec: launch.LaunchSpec, limits: Limits,
+               create: bool) -> tuple[launch.Spawned, Callable[[], None]]:
         """A pooled init when the container has its own network namespace and one is ready, else a
         clone. The child sets itself up while its cgroups are made; returns it and what it needs
         before it can exec, but not yet: its veth (bridge mode) and its move into the cgroups.
         Their failures are reported by `release`, which runs after them."""
         mounts.reset_volatile_workdir(spec.work)
-        spawned = self.pool.take() if self.pool is not None and not spec.host_network else None
+        spawned = self.pool.take(spec, create) if self.pool is not None and not spec.host_network else None
         if spawned is not None:
             launch.activate(spawned, spec)
             if spawned.failed:  # it died waiting, and was not reaped yet: a new child instead
@@ -327,7 +329,7 @@ class Supervisor:
             spawned, spec = prepared
         elif "launch" in message:  # not spawned at create (a restart, or a start after an exit)
             spec = launch.LaunchSpec.from_json(dict(message["launch"]))
-            spawned, wire = self._spawn(container_id, spec, Limits(**message.get("limits", {})))
+            spawned, wire = self._spawn(container_id, spec, Limits(**message.get("limits", {})), create=False)
             wire()
         else:
             raise RequestError("unprepared", f"container {container_id} has no init waiting: "

@@ -31,7 +31,7 @@ import socket
 import sys
 
 from agent.cgroups import CgroupManager
-from agent.supervisor import launch
+from agent.supervisor import launch, warm
 from agent.supervisor import syscalls as sc
 
 POOL_SIZE = 2  # inits cloned ahead: one for the next start, one on its way (a burst falls back to a clone)
@@ -42,27 +42,92 @@ class InitPool:
     network takes one, more are asked for when the supervisor is idle, and one that dies waiting
     is forgotten. Without the zygote (it died), the inits already made are still handed out."""
 
-    def __init__(self, zygote: Zygote, cgroups: CgroupManager) -> None:
+    def __init__(self, zygote: Zygote, cgroups: CgroupManager, spares: str) -> None:
         self.zygote: Zygote | None = zygote
         self.cgroups = cgroups
+        self.spares = spares  # the spare writable layers of warm inits (warm.py)
         self.ready: dict[int, launch.Spawned] = {}
         self.requested = 0
+        self.image: launch.LaunchSpec | None = None  # the last create's: inits wait in its root
 
     @property
     def sock(self) -> socket.socket | None:
         return self.zygote.sock if self.zygote is not None else None
 
     def short(self) -> bool:
-        return self.zygote is not None and len(self.ready) + self.requested < POOL_SIZE
+        """Whether there is work for an idle moment: inits to ask for, or to warm."""
+        return (self.zygote is not None and len(self.ready) + self.requested < POOL_SIZE) or \
+            (self.image is not None and any(s.warm is None for s in self.ready.values()))
 
     def refill(self) -> None:
-        while self.short():
-            assert self.zygote is not None
+        while self.zygote is not None and len(self.ready) + self.requested < POOL_SIZE:
             self.zygote.request()
             self.requested += 1
+        if self.image is not None:
+            for spawned in self.ready.values():
+                if spawned.warm is None:
+                    self._warm(spawned, self.image)
 
-    def take(self) -> launch.Spawned | None:
-        return self.ready.pop(next(iter(self.ready))) if self.ready else None
+    def sweep(self) -> None:
+        warm.sweep(self.spares)
+
+    def take(self, spec: launch.LaunchSpec, create: bool) -> launch.Spawned | None:
+        """An init for this container: at a create, one waiting in its image's root if there is one
+        (its spare layer renamed onto the container's), else one that waits unset."""
+        if create:
+            self._aim(spec)
+            for pid, spawned in list(self.ready.items()):
+                if spawned.warm is not None and warm.serves(spawned.warm, spec) and self._warmed(spawned):
+                    del self.ready[pid]
+                    try:
+                        warm.hand_over(spawned.warm, spec)
+                    except OSError as e:
+                        print(f"handing pooled init {pid} its container's layer failed: {e}", file=sys.stderr)
+                        self.discard(spawned)
+                        continue
+                    return spawned
+        plain = next((pid for pid, spawned in self.ready.items() if spawned.warm is None), None)
+        return self.ready.pop(plain) if plain is not None else None
+
+    def _aim(self, spec: launch.LaunchSpec) -> None:
+        """Inits are warmed for the image of the latest create from now on; those waiting in another
+        image's root (or in layers unpacked again since) are discarded, so the pool refills for it."""
+        self.image = spec
+        for pid, spawned in list(self.ready.items()):
+            if spawned.warm is not None and not warm.same_image(spawned.warm, spec):
+                del self.ready[pid]
+                self.discard(spawned)
+
+    def _warm(self, spawned: launch.Spawned, image: launch.LaunchSpec) -> None:
+        """Sends it into the image's root; stops warming until the next create when that cannot be
+        done (the image's layers are gone, or the spare layer cannot be made)."""
+        try:
+            root = warm.root_for(image, os.path.join(self.spares, str(spawned.pid)))
+        except OSError as e:
+            print(f"making a spare layer for pooled init {spawned.pid} failed: {e}", file=sys.stderr)
+            root = None
+        if root is None:
+            self.image = None
+            return
+        launch.send_warm(spawned, root)
+        if spawned.warm is None:  # it died: reaped and forgotten soon
+            warm.remove_spare(root)
+
+    def _warmed(self, spawned: launch.Spawned) -> bool:
+        """Whether it reported WARMED (read without waiting: one still mounting is not handed out)."""
+        if not spawned.warmed:
+            os.set_blocking(spawned.error_r, False)
+            try:
+                report = os.read(spawned.error_r, 4096)
+            except BlockingIOError:
+                return False
+            finally:
+                os.set_blocking(spawned.error_r, True)
+            spawned.warmed = report == launch.WARMED
+            if not spawned.warmed:  # it failed while warming, and says why
+                print(f"pooled init {spawned.pid} could not wait in its image's root: "
+                      f"{report.decode(errors='replace')}", file=sys.stderr)
+        return spawned.warmed
 
     def receive(self, keep: bool) -> str:
         """The zygote's next answer (kept, or discarded when the supervisor is stopping); returns
@@ -84,9 +149,11 @@ class InitPool:
         return ""
 
     def discard(self, spawned: launch.Spawned) -> None:
-        """An init that will never be handed a container, and the spare cgroup it waits in."""
+        """An init that will never be handed a container, and the spare cgroup (and layer) it waits in."""
         launch.discard(spawned)
         self.remove_spare(spawned)
+        if spawned.warm is not None:
+            warm.remove_spare(spawned.warm)
 
     def remove_spare(self, spawned: launch.Spawned) -> None:
         if spawned.cgroup:
@@ -106,6 +173,8 @@ class InitPool:
                   file=sys.stderr)
             gone.close()
             self.remove_spare(gone)
+            if gone.warm is not None:
+                warm.remove_spare(gone.warm)
 
     def close(self) -> None:
         for spawned in self.ready.values():

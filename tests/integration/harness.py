@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -170,13 +171,27 @@ def _children_in(supervisor: int) -> list[tuple[int, str, str]]:
     return [child for child in found if child[1] and child[2]]
 
 
+def warm_inits(supervisor: int) -> set[int]:
+    """Pooled inits waiting inside an image's root (agent/supervisor/warm.py): each has a spare
+    writable layer, <state>/warm/<pid>, until a create makes it a container's."""
+    with open(f"/proc/{supervisor}/cmdline", "rb") as f:
+        argv = f.read().decode().split("\0")
+    spares = os.path.join(argv[argv.index("--state-dir") + 1], "warm")
+    with contextlib.suppress(FileNotFoundError):
+        return {int(entry) for entry in os.listdir(spares)}
+    return set()
+
+
 def container_inits(supervisor: int) -> list[int]:
-    """Containers' inits: the supervisor's children in a mount namespace of their own."""
-    return [pid for pid, mnt, _ in _children_in(supervisor) if mnt != namespace(supervisor, "mnt")]
+    """Containers' inits: the supervisor's children in a mount namespace of their own, but for
+    the pooled inits that wait in an image's root."""
+    warm = warm_inits(supervisor)
+    return [pid for pid, mnt, _ in _children_in(supervisor) if mnt != namespace(supervisor, "mnt") and pid not in warm]
 
 
 def pooled_inits(supervisor: int) -> list[int]:
     """Inits cloned ahead by the zygote: the supervisor's children (CLONE_PARENT) with a network
-    namespace of their own, but still the host's mounts (their mount namespace comes with a container)."""
+    namespace of their own, and the host's mounts, or an image's root of their own (warm_inits)."""
     host = namespace(supervisor, "mnt"), namespace(supervisor, "net")
-    return [pid for pid, mnt, net in _children_in(supervisor) if mnt == host[0] and net != host[1]]
+    warm = warm_inits(supervisor)
+    return [pid for pid, mnt, net in _children_in(supervisor) if (mnt == host[0] or pid in warm) and net != host[1]]
