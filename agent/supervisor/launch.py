@@ -102,12 +102,15 @@ class LaunchSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WarmRoot:
     """An image's root filesystem that a pooled init mounts and pivots into while it waits (warm.py
-    says why): the overlay of `lower` on a spare writable layer under `spare`, mounted at `rootfs`."""
+    says why): the overlay of `lower` on a spare writable layer under `spare`, mounted at `rootfs`,
+    with the spare's files (`files`: name, destination, read-only) bound where a container's own
+    /etc files go."""
 
     layers_dir: str
     lower: list[str]
     rootfs: str
     spare: str
+    files: list[tuple[str, str, bool]]
     identity: list[tuple[int, int]]  # (st_dev, st_ino) of each lower dir: a layer unpacked again differs
 
 
@@ -322,27 +325,17 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
         made = _kernel_mounts_ahead() if spec is None else {}  # a pooled init makes them while it waits
         warm = False
         if spec is None:
-            step = "waiting for a container"
-            frame = json.loads(_read_frame(joined_r))
-            if "warm" in frame:
-                step = "mounting the image's root ahead"
-                _warm_up(WarmRoot(**frame["warm"]), made)
-                os.write(error_w, WARMED)
-                warm, made = True, {}
-                step = "waiting for a container"
-                frame = json.loads(_read_frame(joined_r))
-            spec = LaunchSpec.from_json(frame)
-            if not warm:
-                sc.unshare(sc.CLONE_NEWNS)
+            step = "waiting for a container (or mounting an image's root ahead)"
+            spec, warm = _wait_for_container(joined_r, error_w, made)
         step = "stdio"
         for fd, target in ((devnull, 0), (stdout_w, 1), (stderr_w, 2)):
             os.dup2(fd, target)
-        step = "mounting /proc, /dev, /sys and volumes" if warm else "mounting the root filesystem"
-        steps, source_fds = _binds_from_old_root(spec) if warm else _enter_rootfs(spec)
-        step = "mounting /proc, /dev, /sys and volumes"
-        mounts.apply_steps(steps, source_fds, made)
-        mounts.detach_old_root()
         if not warm:
+            step = "mounting the root filesystem"
+            steps, source_fds = _enter_rootfs(spec)
+            step = "mounting /proc, /dev, /sys and volumes"
+            mounts.apply_steps(steps, source_fds, made)
+            mounts.detach_old_root()
             mounts.mask_paths()
         step = "setting the hostname"
         sc.sethostname(spec.hostname)
@@ -384,10 +377,24 @@ def _enter_rootfs(spec: LaunchSpec) -> tuple[list[mounts.MountStep], list[int]]:
     return steps, source_fds
 
 
+def _wait_for_container(joined_r: int, error_w: int, made: dict[str, int]) -> tuple[LaunchSpec, bool]:
+    """A pooled init's wait: its container's spec, after the image's root made ahead when the
+    supervisor asks for that first (reported with WARMED); returns whether it was."""
+    frame = json.loads(_read_frame(joined_r))
+    if "warm" not in frame:
+        spec = LaunchSpec.from_json(frame)
+        sc.unshare(sc.CLONE_NEWNS)
+        return spec, False
+    _warm_up(WarmRoot(**frame["warm"]), made)
+    os.write(error_w, WARMED)
+    return LaunchSpec.from_json(json.loads(_read_frame(joined_r))), True
+
+
 def _warm_up(root: WarmRoot, made: dict[str, int]) -> None:
-    """A pooled init's mount namespace, overlay, pivot, kernel filesystems and masks, made for the
-    image it is likely to get. The old root stays attached: the container's /etc files, made at
-    create on the same filesystem, are bound from it then."""
+    """Everything a container of the image needs mounted, done while the init waits: its own mount
+    namespace, the overlay, the pivot, the kernel filesystems, the spare's files bound as its /etc
+    files (the supervisor fills them at create), the old root detached (so a waiting init holds no
+    copy of the host's mounts), and the masks."""
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
     options, relative = mounts.overlay_options(root.layers_dir, root.lower, os.path.join(root.spare, "upper"),
@@ -395,18 +402,13 @@ def _warm_up(root: WarmRoot, made: dict[str, int]) -> None:
     if relative:
         os.chdir(root.layers_dir)
     sc.mount("overlay", root.rootfs, "overlay", 0, options)
+    sources, steps = mounts.plan_mounts([(os.path.join(root.spare, name), destination, read_only)
+                                         for name, destination, read_only in root.files])
+    source_fds = mounts.open_sources(sources)
     mounts.pivot_into(root.rootfs)
-    mounts.apply_steps(list(mounts.KERNEL_MOUNTS), [], made)
+    mounts.apply_steps(steps, source_fds, made)
+    mounts.detach_old_root()
     mounts.mask_paths()
-
-
-def _binds_from_old_root(spec: LaunchSpec) -> tuple[list[mounts.MountStep], list[int]]:
-    """The binds of a warm init's container, their sources reached through the old root (warm.py
-    hands it only containers whose binds are their own /etc files, under the state directory)."""
-    binds = [(os.path.join("/", mounts.PUT_OLD, source.lstrip("/")), destination, read_only)
-             for source, destination, read_only in spec.binds]
-    sources, steps = mounts.plan_mounts(binds)
-    return steps[len(mounts.KERNEL_MOUNTS):], mounts.open_sources(sources)
 
 
 def _kernel_mounts_ahead() -> dict[str, int]:

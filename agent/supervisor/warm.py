@@ -4,9 +4,11 @@ Of a pooled init's set-up after it gets its container (2.0 ms here), 1.4 ms depe
 image: the mount namespace, the overlay, pivot_root, moving /proc, /dev and /sys into place and
 the masked paths (README, "Performance"). Replicas of one app, and the benchmark, create from the
 same image over and over, so an init waiting in the pool does that part for the image of the last
-create, on a spare writable layer (`<state>/warm/<pid>/upper|work`). A create of that image renames
-the spare layer onto the container's own, empty `upper` and `work`, and the init binds the
-container's /etc files and starts.
+create, on a spare writable layer (`<state>/warm/<pid>/upper|work`), with spare files bound as its
+/etc files. A create of that image fills the spare files with the container's /etc files and
+renames them, and the spare layer, onto the container's own (`hand_over`): the init only sets its
+hostname, finds its command and waits for the start. It detaches the old root while it waits, so
+it holds no copy of the host's mounts, like an init that waits without an image.
 
 A warm init serves only a create (a restart keeps its writable layer) of the same layers, unpacked
 the same way (device and inode of each layer directory: an image removed and imported again gets
@@ -25,15 +27,20 @@ from agent.supervisor import launch
 
 
 def root_for(spec: launch.LaunchSpec, spare: str) -> launch.WarmRoot | None:
-    """The image root of `spec` on the spare layer `spare`, made here; None when a layer is gone."""
+    """The image root of `spec` on the spare layer `spare`, with spare files for its own /etc files,
+    made here; None when a layer is gone."""
     try:
         identity = [_identity(os.path.join(spec.layers_dir, layer)) for layer in spec.lower]
     except FileNotFoundError:
         return None
     for sub in ("upper", "work"):
         os.makedirs(os.path.join(spare, sub))
+    files = _own_files(spec)
+    for name, _destination, _read_only in files:
+        with open(os.path.join(spare, name), "x"):
+            pass
     return launch.WarmRoot(layers_dir=spec.layers_dir, lower=list(spec.lower), rootfs=spec.rootfs, spare=spare,
-                           identity=identity)
+                           files=files, identity=identity)
 
 
 def same_image(root: launch.WarmRoot, spec: launch.LaunchSpec) -> bool:
@@ -49,14 +56,22 @@ def same_image(root: launch.WarmRoot, spec: launch.LaunchSpec) -> bool:
 
 def serves(root: launch.WarmRoot, spec: launch.LaunchSpec) -> bool:
     """Whether an init waiting in `root` can be this container's: the same image, and no binds
-    but its own /etc files (see the module's docstring)."""
-    own = os.path.dirname(spec.upper) + os.sep
-    return all(source.startswith(own) for source, _destination, _read_only in spec.binds) and same_image(root, spec)
+    but its own files, the ones the root has bound (see the module's docstring)."""
+    files = _own_files(spec)
+    return len(files) == len(spec.binds) and files == root.files and same_image(root, spec)
 
 
 def hand_over(root: launch.WarmRoot, spec: launch.LaunchSpec) -> None:
-    """The spare writable layer becomes the container's (the agent made its upper and work empty;
-    rename(2) replaces an empty directory, and the init's overlay keeps working on the moved one)."""
+    """The spare files and layer become the container's. Each file the agent wrote is copied into
+    the spare one the init has bound, which then takes its name (the agent rewrites it in place at a
+    bridged container's start). The agent made upper and work empty: rename(2) replaces an empty
+    directory, and the init's overlay keeps working on the moved one."""
+    own = os.path.dirname(spec.upper)
+    for name, _destination, _read_only in root.files:
+        with open(os.path.join(own, name), "rb") as written, open(os.path.join(root.spare, name), "r+b") as bound:
+            bound.write(written.read())
+            bound.truncate()
+        os.replace(os.path.join(root.spare, name), os.path.join(own, name))
     os.rename(os.path.join(root.spare, "upper"), spec.upper)
     os.rename(os.path.join(root.spare, "work"), spec.work)
     os.rmdir(root.spare)
@@ -71,6 +86,14 @@ def sweep(directory: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         for entry in os.listdir(directory):
             shutil.rmtree(os.path.join(directory, entry), ignore_errors=True)
+
+
+def _own_files(spec: launch.LaunchSpec) -> list[tuple[str, str, bool]]:
+    """The binds whose sources are files in the container's own directory (its /etc files), as
+    (name, destination, read-only)."""
+    own = os.path.dirname(spec.upper)
+    return [(os.path.basename(source), destination, read_only) for source, destination, read_only in spec.binds
+            if os.path.dirname(source) == own]
 
 
 def _identity(path: str) -> tuple[int, int]:

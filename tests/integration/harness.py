@@ -185,13 +185,15 @@ def warm_inits(supervisor: int) -> set[int]:
 def container_inits(supervisor: int) -> list[int]:
     """Containers' inits: the supervisor's children in a mount namespace of their own, but for
     the pooled inits that wait in an image's root."""
-    warm = warm_inits(supervisor)
-    return [pid for pid, mnt, _ in _children_in(supervisor) if mnt != namespace(supervisor, "mnt") and pid not in warm]
+    found = _children_in(supervisor)
+    warm = warm_inits(supervisor)  # read after: an init's spare layer exists before its mount namespace
+    return [pid for pid, mnt, _ in found if mnt != namespace(supervisor, "mnt") and pid not in warm]
 
 
 def pooled_inits(supervisor: int) -> list[int]:
     """Inits cloned ahead by the zygote: the supervisor's children (CLONE_PARENT) with a network
     namespace of their own, and the host's mounts, or an image's root of their own (warm_inits)."""
     host = namespace(supervisor, "mnt"), namespace(supervisor, "net")
-    warm = warm_inits(supervisor)
-    return [pid for pid, mnt, net in _children_in(supervisor) if (mnt == host[0] or pid in warm) and net != host[1]]
+    found = _children_in(supervisor)
+    warm = warm_inits(supervisor)  # read after: an init's spare layer exists before its mount namespace
+    return [pid for pid, mnt, net in found if (mnt == host[0] or pid in warm) and net != host[1]]

@@ -15,6 +15,8 @@ def spec_in(tmp_path: Path, container: str, lower: list[str], binds: list[tuple[
     for sub in ("upper", "work"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     etc = [(str(directory / name), f"/etc/{name}", False) for name in ("hostname", "hosts", "resolv.conf")]
+    for name in ("hostname", "hosts", "resolv.conf"):
+        (directory / name).write_text(f"{container}'s {name}\n")
     return launch.LaunchSpec(argv=["/bin/true"], env=[], cwd="/", user="", hostname="h",
                              rootfs=str(tmp_path / "rootfs"), layers_dir=str(tmp_path / "layers"), lower=lower,
                              upper=str(directory / "upper"), work=str(directory / "work"), binds=etc + (binds or []))
@@ -55,10 +57,14 @@ def test_hand_over_makes_the_spare_layer_the_containers_and_sweep_clears_leftove
     lower = layers(tmp_path, "a")
     root = warm.root_for(spec_in(tmp_path, "first", lower), str(tmp_path / "warm" / "5"))
     assert root is not None
+    assert [name for name, _, _ in root.files] == ["hostname", "hosts", "resolv.conf"]
     (Path(root.spare) / "upper" / "written").write_text("by the init's overlay")
+    bound = (Path(root.spare) / "hostname").stat().st_ino  # as the init has it bound
     spec = spec_in(tmp_path, "served", lower)
     warm.hand_over(root, spec)
     assert (Path(spec.upper) / "written").read_text() == "by the init's overlay"
+    hostname = Path(spec.upper).parent / "hostname"
+    assert hostname.read_text() == "served's hostname\n" and hostname.stat().st_ino == bound
     assert not Path(root.spare).exists()
     left = warm.root_for(spec, str(tmp_path / "warm" / "6"))
     assert left is not None
