@@ -92,6 +92,9 @@ def main() -> None:
         report(f"{args.n} containers", agent.process.pid, supervisor)
         shoal_tree = descendants(supervisor)
         extra = extra_processes(supervisor, agent.cgroup_parent)
+        pool = sum(memory(pid)["uss"] for pid in extra)
+        print(f"  {f'{args.n} containers':16s} zygote and pooled inits, waiting in the image's root now: "
+              f"{len(extra)} processes, USS {pool / 1024:.1f} MiB together")
         print(f"  processes under the supervisor: {len(shoal_tree)}, of them in containers: "
               f"{len(shoal_tree) - len(extra)}, extra per container: {(len(extra) - len(idle)) / args.n:.2f} "
               "(target 0)")
