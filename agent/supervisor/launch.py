@@ -332,11 +332,10 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
             os.dup2(fd, target)
         if not warm:
             step = "mounting the root filesystem"
-            steps, source_fds = _enter_rootfs(spec)
+            steps, source_fds = _enter_rootfs(spec.layers_dir, spec.lower, spec.upper, spec.work, spec.rootfs,
+                                              spec.binds)
             step = "mounting /proc, /dev, /sys and volumes"
-            mounts.apply_steps(steps, source_fds, made)
-            mounts.detach_old_root()
-            mounts.mask_paths()
+            _mount_inside(steps, source_fds, made)
         step = "setting the hostname"
         sc.sethostname(spec.hostname)
         step = "starting the command"
@@ -363,18 +362,26 @@ def _child(spec: LaunchSpec | None, pipes: tuple[int, int, int, int], devnull: i
     os._exit(127)
 
 
-def _enter_rootfs(spec: LaunchSpec) -> tuple[list[mounts.MountStep], list[int]]:
+def _enter_rootfs(layers_dir: str, lower: list[str], upper: str, work: str, rootfs: str,
+                  binds: list[tuple[str, str, bool]]) -> tuple[list[mounts.MountStep], list[int]]:
     """The overlay, mounted in the child's private mount namespace, becomes its root; returns the
     mounts still to make inside it and the host-side sources they need, opened before the pivot."""
     sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    options, relative = mounts.overlay_options(spec.layers_dir, spec.lower, spec.upper, spec.work)
+    options, relative = mounts.overlay_options(layers_dir, lower, upper, work)
     if relative:
-        os.chdir(spec.layers_dir)
-    sc.mount("overlay", spec.rootfs, "overlay", 0, options)
-    sources, steps = mounts.plan_mounts(spec.binds)
+        os.chdir(layers_dir)
+    sc.mount("overlay", rootfs, "overlay", 0, options)
+    sources, steps = mounts.plan_mounts(binds)
     source_fds = mounts.open_sources(sources)
-    mounts.pivot_into(spec.rootfs)
+    mounts.pivot_into(rootfs)
     return steps, source_fds
+
+
+def _mount_inside(steps: list[mounts.MountStep], source_fds: list[int], made: dict[str, int]) -> None:
+    """The kernel filesystems and binds inside the new root, the old root detached, the masks."""
+    mounts.apply_steps(steps, source_fds, made)
+    mounts.detach_old_root()
+    mounts.mask_paths()
 
 
 def _wait_for_container(joined_r: int, error_w: int, made: dict[str, int]) -> tuple[LaunchSpec, bool]:
@@ -396,19 +403,10 @@ def _warm_up(root: WarmRoot, made: dict[str, int]) -> None:
     files (the supervisor fills them at create), the old root detached (so a waiting init holds no
     copy of the host's mounts), and the masks."""
     sc.unshare(sc.CLONE_NEWNS)
-    sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    options, relative = mounts.overlay_options(root.layers_dir, root.lower, os.path.join(root.spare, "upper"),
-                                               os.path.join(root.spare, "work"))
-    if relative:
-        os.chdir(root.layers_dir)
-    sc.mount("overlay", root.rootfs, "overlay", 0, options)
-    sources, steps = mounts.plan_mounts([(os.path.join(root.spare, name), destination, read_only)
-                                         for name, destination, read_only in root.files])
-    source_fds = mounts.open_sources(sources)
-    mounts.pivot_into(root.rootfs)
-    mounts.apply_steps(steps, source_fds, made)
-    mounts.detach_old_root()
-    mounts.mask_paths()
+    binds = [(os.path.join(root.spare, name), destination, read_only) for name, destination, read_only in root.files]
+    steps, source_fds = _enter_rootfs(root.layers_dir, root.lower, os.path.join(root.spare, "upper"),
+                                      os.path.join(root.spare, "work"), root.rootfs, binds)
+    _mount_inside(steps, source_fds, made)
 
 
 def _kernel_mounts_ahead() -> dict[str, int]:

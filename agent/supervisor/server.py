@@ -89,9 +89,9 @@ class Supervisor:
         self.cgroups.remove_spares()  # a previous supervisor's (before the zygote makes any)
         if self.pool is not None:
             self.pool.sweep()
-        if self.pool is not None and self.pool.sock is not None:
-            self.selector.register(self.pool.sock, selectors.EVENT_READ, ("zygote", None))
-            self.pool.refill()
+            if self.pool.sock is not None:
+                self.selector.register(self.pool.sock, selectors.EVENT_READ, ("zygote", None))
+                self.pool.refill()
         self.adopt()
         while not (self.stopping and not self.running):
             events = self.selector.select(timeout=IDLE_BEFORE_REFILL if self._short() else 1.0)

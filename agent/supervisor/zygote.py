@@ -54,13 +54,16 @@ class InitPool:
     def sock(self) -> socket.socket | None:
         return self.zygote.sock if self.zygote is not None else None
 
+    def _wants_inits(self) -> bool:
+        return self.zygote is not None and len(self.ready) + self.requested < POOL_SIZE
+
     def short(self) -> bool:
         """Whether there is work for an idle moment: inits to ask for, or to warm."""
-        return (self.zygote is not None and len(self.ready) + self.requested < POOL_SIZE) or \
-            (self.image is not None and any(s.warm is None for s in self.ready.values()))
+        return self._wants_inits() or (self.image is not None and any(s.warm is None for s in self.ready.values()))
 
     def refill(self) -> None:
-        while self.zygote is not None and len(self.ready) + self.requested < POOL_SIZE:
+        while self._wants_inits():
+            assert self.zygote is not None
             self.zygote.request()
             self.requested += 1
         if self.image is not None:
@@ -151,6 +154,10 @@ class InitPool:
     def discard(self, spawned: launch.Spawned) -> None:
         """An init that will never be handed a container, and the spare cgroup (and layer) it waits in."""
         launch.discard(spawned)
+        self._remove_spares(spawned)
+
+    def _remove_spares(self, spawned: launch.Spawned) -> None:
+        """Its spare cgroup and, if it was warmed, its spare layer."""
         self.remove_spare(spawned)
         if spawned.warm is not None:
             warm.remove_spare(spawned.warm)
@@ -172,9 +179,7 @@ class InitPool:
             print(f"pooled init {pid} ended while waiting (status {code}){': ' + report if report else ''}",
                   file=sys.stderr)
             gone.close()
-            self.remove_spare(gone)
-            if gone.warm is not None:
-                warm.remove_spare(gone.warm)
+            self._remove_spares(gone)
 
     def close(self) -> None:
         for spawned in self.ready.values():
