@@ -40,6 +40,7 @@ class AgentConfig:
     mtu: int = 1500
     node_ip: str = ""  # default: the advertised address's host, else the source address towards --server
     remove_network: bool = False  # not an agent: remove a stopped agent's network and exit
+    lean_socket: bool = True  # the lean local transport beside each unix:// gRPC socket (agent/api/lean.py)
 
     @property
     def grpc_addresses(self) -> tuple[str, ...]:

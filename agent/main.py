@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
     parser.add_argument("--listen", action="append", default=[],
                         help="unix:///PATH or HOST:PORT for the gRPC API, repeatable "
                              "(default unix://STATE_DIR/agent.sock)")
+    parser.add_argument("--no-lean-socket", action="store_true",
+                        help="serve gRPC only: no lean local socket (PATH.lean) beside each unix:// --listen PATH")
     parser.add_argument("--cgroup-parent", default=DEFAULT_CGROUP_PARENT,
                         help=f"cgroup under which containers are placed (default {DEFAULT_CGROUP_PARENT})")
     parser.add_argument("--metrics-listen", default=DEFAULT_METRICS,
@@ -83,7 +85,7 @@ def parse_args(argv: list[str] | None) -> AgentConfig:
                        registry_auth_file=args.registry_auth_file, image_gc_high_percent=args.image_gc_high_percent,
                        image_gc_low_percent=args.image_gc_low_percent, image_gc_interval=args.image_gc_interval,
                        bridge=args.bridge, subnet=args.subnet, mtu=args.mtu, node_ip=args.node_ip,
-                       remove_network=args.remove_network)
+                       remove_network=args.remove_network, lean_socket=not args.no_lean_socket)
 
 
 async def serve(config: AgentConfig) -> None:

@@ -18,6 +18,7 @@ from shoal.agent.v1 import agent_pb2, agent_pb2_grpc
 
 from agent import statefs
 from agent.api.errors import DomainErrorInterceptor
+from agent.api.lean import SUFFIX, LeanServer
 from agent.api.servicer import AgentServicer
 from agent.build.builder import Builder
 from agent.cgroups import NoCgroups, manager_for
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunningAgent:
     server: grpc.aio.Server
+    lean: LeanServer
     supervisor: SupervisorClient
     containers: ContainerService
     network: NetworkManager
@@ -51,6 +53,7 @@ class RunningAgent:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        await self.lean.close()
         await self.server.stop(grace=2)
         await self.containers.drain()
         # Containers outlive the agent (DESIGN.md §2), and so does their network; once none is
@@ -89,7 +92,9 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
     images = ImageService(store, os.path.join(config.state_dir, "spool"), RegistrySettings(
         config.insecure_registries, config.registry_certs_dir, config.registry_auth_file))
     builder = Builder(images=images, containers=containers, state_dir=config.state_dir)
-    server = await _serve_api(config, AgentServicer(containers, images, builder))
+    servicer = AgentServicer(containers, images, builder)
+    server = await _serve_api(config, servicer)
+    lean = await _serve_lean(config, servicer)
     metrics_server = None
     if config.metrics_listen != "off":
         host, _, port = config.metrics_listen.rpartition(":")
@@ -104,7 +109,7 @@ async def start_agent(config: AgentConfig) -> RunningAgent:
              ", ".join(config.grpc_addresses),
              config.state_dir, config.cgroup_parent, config.metrics_listen, config.server or "none")
     image_gc = asyncio.get_running_loop().create_task(_collect_images(images, config))
-    return RunningAgent(server, supervisor, containers, network, metrics_server, config.grpc_addresses[0],
+    return RunningAgent(server, lean, supervisor, containers, network, metrics_server, config.grpc_addresses[0],
                         membership, image_gc)
 
 
@@ -131,6 +136,22 @@ async def _serve_api(config: AgentConfig, servicer: AgentServicer) -> grpc.aio.S
     await health_servicer.set(service_name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     return server
+
+
+async def _serve_lean(config: AgentConfig, servicer: AgentServicer) -> LeanServer:
+    """The lean local transport beside each unix:// gRPC socket, with the same permissions."""
+    lean = LeanServer(servicer)
+    if config.lean_socket:
+        for address in config.grpc_addresses:
+            if address.startswith("unix://"):
+                path = address.removeprefix("unix://") + SUFFIX
+                try:
+                    await lean.listen(path)
+                except OSError as e:
+                    await lean.close()
+                    raise Unavailable(f"--listen {address}: cannot listen on its lean socket {path} ({e})") from None
+                os.chmod(path, 0o600)
+    return lean
 
 
 async def _collect_images(images: ImageService, config: AgentConfig) -> None:

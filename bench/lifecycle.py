@@ -5,6 +5,8 @@ Each Shoal sample is create → start → exit status → remove of `/bin/true` 
 with an overlay rootfs, memory/pids cgroup limits and its own mount, PID, UTS, IPC, network and
 cgroup namespaces. Each runc sample is `runc run` of `/bin/true` on the same unpacked layer with
 runc's default spec (its own namespaces, network namespace with lo). Target: Shoal <= 0.3x runc's median.
+The lifecycle is measured through gRPC and through the agent's lean local socket (agent/api/lean.py),
+which clusterctl uses on the agent's node: the same methods and messages, without HTTP/2.
 The networked variant (issue #5) does the same in bridge mode: a veth pair on the agent's bridge,
 an address from its subnet, a default route and /etc files. Target: <= 0.5x runc's median.
 
@@ -17,13 +19,17 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
 
+import grpc
 from common import bench_agent, summary
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import containers_pb2 as cpb
+
+from cli.lean import LeanAgentStub, lean_socket_of
 
 
 def runc_bundle(rootfs: str) -> str:
@@ -85,38 +91,49 @@ def main() -> None:
         raise SystemExit("runc is needed for the comparison: apt-get install runc")
     with bench_agent("lifecycle") as agent:
         stub = agent.stub()
+        lean = LeanAgentStub(grpc.insecure_channel(agent.address), lean_socket_of(agent.address))
         diff_id = stub.InspectImage(apb.InspectImageRequest(image="busybox:bench")).image.diff_ids[0]
         rootfs = os.path.join(agent.state_dir, "images", "layers", diff_id.removeprefix("sha256:"))
         bundle = runc_bundle(rootfs)
+        samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        shoal = {"grpc": lambda i: time_shoal(stub, i),
+                 "lean": lambda i: time_shoal(lean, i),
+                 "grpc_run": lambda i: time_shoal_run(stub, i),
+                 "lean_run": lambda i: time_shoal_run(lean, i),
+                 "bridged": lambda i: time_shoal(stub, i, cpb.NETWORK_MODE_BRIDGE)}
         try:
-            for index in range(args.warmup):
-                time_runc(bundle, -index - 1)
-                time_shoal(stub, -index - 1)
-                time_shoal_run(stub, -index - 1)
-                time_shoal(stub, -index - 1, cpb.NETWORK_MODE_BRIDGE)
-            runc, shoal, one_call, bridged = [], [], [], []
-            for index in range(args.n):
-                runs = [lambda i=index: runc.append(time_runc(bundle, i)),
-                        lambda i=index: shoal.append(time_shoal(stub, i)),
-                        lambda i=index: one_call.append(time_shoal_run(stub, i)),
-                        lambda i=index: bridged.append(time_shoal(stub, i, cpb.NETWORK_MODE_BRIDGE))]
-                shift = index % len(runs)  # rotate which goes first, so none always follows another
-                for run in runs[shift:] + runs[:shift]:
-                    run()
+            for index in range(-args.warmup, args.n):
+                kinds = list(shoal)
+                shift = index % len(kinds)  # rotate the order of the kinds from round to round
+                # Every Shoal sample follows a runc sample and every runc sample a Shoal one, as
+                # when one kind alone is interleaved with runc.
+                for position, kind in enumerate(kinds[shift:] + kinds[:shift]):
+                    runc = time_runc(bundle, index * len(kinds) + position)
+                    elapsed = shoal[kind](index)
+                    if index >= 0:
+                        samples["runc"].append(runc)
+                        samples[kind].append(elapsed)
         finally:
             shutil.rmtree(bundle)
-    runc_median = sorted(runc)[len(runc) // 2]
-    shoal_median = sorted(shoal)[len(shoal) // 2]
-    bridged_median = sorted(bridged)[len(bridged) // 2]
-    one_call_median = sorted(one_call)[len(one_call) // 2]
+    runc_median = statistics.median(samples["runc"])
     print("container lifecycle of /bin/true, interleaved in one run")
-    print(f"  runc run                            {summary(runc)}")
-    print(f"  shoal create→start→exit→remove      {summary(shoal)}")
-    print(f"  the same in one RunContainer call   {summary(one_call)}")
-    print(f"  the same in bridge mode (veth, IP)  {summary(bridged)}")
-    print(f"  ratio shoal / runc (medians)        {shoal_median / runc_median:.2f}x   (target <= 0.30x)")
-    print(f"  ratio one call / runc (medians)     {one_call_median / runc_median:.2f}x")
-    print(f"  ratio bridged / runc (medians)      {bridged_median / runc_median:.2f}x   (target <= 0.50x)")
+    for kind, label in KINDS.items():
+        print(f"  {label:46s} {summary(samples[kind])}")
+    for kind, label in KINDS.items():
+        if kind != "runc":
+            ratio = statistics.median(samples[kind]) / runc_median
+            print(f"  ratio / runc: {label:32s} {ratio:.2f}x{TARGETS.get(kind, '')}")
+
+
+KINDS = {
+    "runc": "runc run",
+    "grpc": "create, start, wait, remove (gRPC)",
+    "lean": "the same four calls (lean socket)",
+    "grpc_run": "one RunContainer call (gRPC)",
+    "lean_run": "one RunContainer call (lean socket)",
+    "bridged": "four calls in bridge mode (veth, IP; gRPC)",
+}
+TARGETS = {"grpc": "   (target <= 0.30x)", "lean": "   (target <= 0.30x)", "bridged": "   (target <= 0.50x)"}
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from typing import NoReturn
 import grpc
 from shoal.agent.v1 import agent_pb2_grpc
 
+from cli.lean import LeanAgentStub, lean_socket_of
+
 DEFAULT_AGENT = "unix:///var/lib/shoal/agent/agent.sock"
 
 
@@ -25,8 +27,11 @@ def agent_address(flag: str | None) -> str:
 
 
 def agent_stub(address: str) -> agent_pb2_grpc.AgentStub:
+    """The agent's API: through its lean local socket when it serves one beside its unix socket
+    (cli/lean.py; SHOAL_LEAN=0 turns that off), else through gRPC."""
     channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
-    return agent_pb2_grpc.AgentStub(channel)
+    lean_socket = lean_socket_of(address)
+    return LeanAgentStub(channel, lean_socket) if lean_socket else agent_pb2_grpc.AgentStub(channel)
 
 
 def explain(error: grpc.RpcError, address: str) -> str:

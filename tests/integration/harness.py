@@ -20,6 +20,8 @@ import grpc
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import agent_pb2_grpc
 
+from cli.lean import SUFFIX, LeanAgentStub
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{os.path.join(ROOT, 'protos')}"}
 
@@ -104,6 +106,10 @@ class AgentProcess:
 
     def stub(self) -> agent_pb2_grpc.AgentStub:
         return agent_pb2_grpc.AgentStub(grpc.insecure_channel(self.address))
+
+    def lean_stub(self) -> LeanAgentStub:
+        """The same API through the agent's lean local socket (agent/api/lean.py), as clusterctl uses it."""
+        return LeanAgentStub(grpc.insecure_channel(self.address), self.address.removeprefix("unix://") + SUFFIX)
 
     def cli(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> CliResult:
         done = subprocess.run([sys.executable, "-m", "cli.main", "--agent", self.address, *args],

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import grpc
 import pytest
@@ -15,6 +16,12 @@ from shoal.agent.v1 import containers_pb2 as cpb
 
 from tests.integration.harness import ENV, AgentProcess
 from tests.integration.test_lifecycle import wait_for
+
+
+@pytest.fixture(params=["grpc", "lean"])
+def stub(request: pytest.FixtureRequest, agent: AgentProcess) -> Any:
+    """Each run through gRPC and through the lean local socket (agent/api/lean.py), which clusterctl uses."""
+    return agent.stub() if request.param == "grpc" else agent.lean_stub()
 
 
 def spec(name: str, *command: str, auto_remove: bool = True) -> cpb.ContainerSpec:
@@ -30,8 +37,8 @@ def trash(agent: AgentProcess) -> list[str]:
     return os.listdir(os.path.join(agent.state_dir, "trash"))
 
 
-def test_attached_run_streams_every_line_then_the_exit_and_removes(agent: AgentProcess) -> None:
-    responses = list(agent.stub().RunContainer(apb.RunContainerRequest(
+def test_attached_run_streams_every_line_then_the_exit_and_removes(agent: AgentProcess, stub: Any) -> None:
+    responses = list(stub.RunContainer(apb.RunContainerRequest(
         spec=spec("counted", "sh", "-c", "seq 1 2000; echo done >&2; exit 7"), attach=True)))
     events = [r.WhichOneof("event") for r in responses]
     assert events[0] == "started" and events[-1] == "exited" and set(events[1:-1]) == {"output"}
@@ -46,47 +53,46 @@ def test_attached_run_streams_every_line_then_the_exit_and_removes(agent: AgentP
     wait_for(lambda: started.id not in trash(agent))
 
 
-def test_run_without_attach_answers_after_the_exit_and_the_removal(agent: AgentProcess) -> None:
-    responses = list(agent.stub().RunContainer(apb.RunContainerRequest(spec=spec("quiet", "sh", "-c", "echo x"))))
+def test_run_without_attach_answers_after_the_exit_and_the_removal(agent: AgentProcess, stub: Any) -> None:
+    responses = list(stub.RunContainer(apb.RunContainerRequest(spec=spec("quiet", "sh", "-c", "echo x"))))
     assert [r.WhichOneof("event") for r in responses] == ["started", "exited"]
     assert responses[-1].exited.exit_code == 0 and "quiet" not in names(agent)
 
 
-def test_detached_run_ends_once_started_and_the_agent_removes_at_exit(agent: AgentProcess) -> None:
-    responses = list(agent.stub().RunContainer(apb.RunContainerRequest(
+def test_detached_run_ends_once_started_and_the_agent_removes_at_exit(agent: AgentProcess, stub: Any) -> None:
+    responses = list(stub.RunContainer(apb.RunContainerRequest(
         spec=spec("brief", "sleep", "1"), detach=True)))
     assert [r.WhichOneof("event") for r in responses] == ["started"]
     assert "brief" in names(agent)
     wait_for(lambda: "brief" not in names(agent))
 
 
-def test_a_client_that_leaves_early_leaves_the_container_running_then_removed(agent: AgentProcess) -> None:
-    call = agent.stub().RunContainer(apb.RunContainerRequest(spec=spec("left", "sleep", "1"), attach=True))
+def test_a_client_that_leaves_early_leaves_the_container_running_then_removed(agent: AgentProcess, stub: Any) -> None:
+    call = stub.RunContainer(apb.RunContainerRequest(spec=spec("left", "sleep", "1"), attach=True))
     assert next(call).WhichOneof("event") == "started"
     call.cancel()
     time.sleep(0.3)
-    [left] = agent.stub().ListContainers(apb.ListContainersRequest(all=True)).containers
+    [left] = stub.ListContainers(apb.ListContainersRequest(all=True)).containers
     assert left.name == "left" and left.state == cpb.CONTAINER_STATE_RUNNING
     wait_for(lambda: "left" not in names(agent))  # the hold went back to the agent's own auto-removal
 
 
-def test_a_failed_start_is_the_streams_error_and_auto_remove_leaves_nothing(agent: AgentProcess) -> None:
+def test_a_failed_start_is_the_streams_error_and_auto_remove_leaves_nothing(agent: AgentProcess, stub: Any) -> None:
     with pytest.raises(grpc.RpcError) as failed:
-        list(agent.stub().RunContainer(apb.RunContainerRequest(spec=spec("absent", "/no/such/program"), attach=True)))
+        list(stub.RunContainer(apb.RunContainerRequest(spec=spec("absent", "/no/such/program"), attach=True)))
     assert failed.value.code() is grpc.StatusCode.UNKNOWN and "/no/such/program" in (failed.value.details() or "")
     assert "absent" not in names(agent)
     with pytest.raises(grpc.RpcError):
-        list(agent.stub().RunContainer(apb.RunContainerRequest(
+        list(stub.RunContainer(apb.RunContainerRequest(
             spec=spec("kept", "/no/such/program", auto_remove=False), attach=True)))
-    [kept] = agent.stub().ListContainers(apb.ListContainersRequest(all=True)).containers
+    [kept] = stub.ListContainers(apb.ListContainersRequest(all=True)).containers
     assert kept.name == "kept" and "/no/such/program" in kept.error  # as StartContainer leaves it
-    agent.stub().RemoveContainer(apb.RemoveContainerRequest(container="kept"))
+    stub.RemoveContainer(apb.RemoveContainerRequest(container="kept"))
 
 
-def test_a_start_whose_caller_leaves_still_completes(agent: AgentProcess) -> None:
+def test_a_start_whose_caller_leaves_still_completes(agent: AgentProcess, stub: Any) -> None:
     """The client's deadline passes while the supervisor (stopped here) has the start: the agent
     still records the container as running when the supervisor answers, and sees its exit."""
-    stub = agent.stub()
     created = stub.CreateContainer(apb.CreateContainerRequest(spec=spec("deadline", "sleep", "1",
                                                                         auto_remove=False))).container
     with open(os.path.join(agent.state_dir, "supervisor.pid")) as f:
@@ -113,10 +119,11 @@ def test_a_start_whose_caller_leaves_still_completes(agent: AgentProcess) -> Non
     ({"spec": cpb.ContainerSpec(name="nothing", image="nosuch:image")}, grpc.StatusCode.NOT_FOUND, "nosuch"),
     ({"spec": cpb.ContainerSpec(name="no image")}, grpc.StatusCode.INVALID_ARGUMENT, "image"),
 ])
-def test_bad_runs_are_refused_before_anything_is_made(agent: AgentProcess, request_fields: dict,  # type: ignore[type-arg]
+def test_bad_runs_are_refused_before_anything_is_made(agent: AgentProcess, stub: Any,
+                                                     request_fields: dict,  # type: ignore[type-arg]
                                                      code: grpc.StatusCode, words: str) -> None:
     with pytest.raises(grpc.RpcError) as refused:
-        list(agent.stub().RunContainer(apb.RunContainerRequest(**request_fields)))
+        list(stub.RunContainer(apb.RunContainerRequest(**request_fields)))
     assert refused.value.code() is code and words in (refused.value.details() or "")
     assert names(agent) == []
 
