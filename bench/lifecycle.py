@@ -24,12 +24,9 @@ import subprocess
 import tempfile
 import time
 
-import grpc
 from common import bench_agent, summary
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import containers_pb2 as cpb
-
-from cli.lean import LeanAgentStub, lean_socket_of
 
 
 def runc_bundle(rootfs: str) -> str:
@@ -91,7 +88,7 @@ def main() -> None:
         raise SystemExit("runc is needed for the comparison: apt-get install runc")
     with bench_agent("lifecycle") as agent:
         stub = agent.stub()
-        lean = LeanAgentStub(grpc.insecure_channel(agent.address), lean_socket_of(agent.address))
+        lean = agent.lean_stub()
         diff_id = stub.InspectImage(apb.InspectImageRequest(image="busybox:bench")).image.diff_ids[0]
         rootfs = os.path.join(agent.state_dir, "images", "layers", diff_id.removeprefix("sha256:"))
         bundle = runc_bundle(rootfs)

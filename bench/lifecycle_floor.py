@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Where the lifecycle's time goes: Shoal through the Agent API, the same container lifecycle driven
 through the runtime supervisor's own protocol (no gRPC, no agent), and four bare gRPC round trips
-to the agent (the four RPCs a lifecycle makes, with handlers that do nothing), each against
-`runc run` in the same interleaved run.
+to the agent (the four RPCs a lifecycle makes, with handlers that do nothing), each through gRPC
+and through the agent's lean local socket, each against `runc run` in the same interleaved run.
 
     sudo .venv/bin/python bench/lifecycle_floor.py [-n 150]
 
@@ -18,6 +18,7 @@ import argparse
 import os
 import shutil
 import socket
+import statistics
 import time
 from typing import Any
 
@@ -116,28 +117,33 @@ def main() -> None:
         supervisor = SupervisorConnection(os.path.join(agent.state_dir, "supervisor.sock"))
         idle = stub.CreateContainer(apb.CreateContainerRequest(spec=cpb.ContainerSpec(
             name="inspected", image="busybox:bench", command=["/bin/true"]))).container
-        samples: dict[str, list[float]] = {"runc": [], "shoal": [], "supervisor": [], "grpc": []}
-        runs = [lambda i: samples["runc"].append(time_runc(bundle, i)),
-                lambda i: samples["shoal"].append(time_shoal(stub, i)),
-                lambda i: samples["supervisor"].append(time_supervisor(supervisor, agent.state_dir, layer, i)),
-                lambda i: samples["grpc"].append(time_round_trips(stub, idle.id))]
+        lean = agent.lean_stub()
+        layers = {"shoal": lambda i: time_shoal(stub, i),
+                  "lean": lambda i: time_shoal(lean, i),
+                  "supervisor": lambda i: time_supervisor(supervisor, agent.state_dir, layer, i),
+                  "grpc": lambda i: time_round_trips(stub, idle.id),
+                  "lean_trips": lambda i: time_round_trips(lean, idle.id)}
+        samples: dict[str, list[float]] = {"runc": [], **{name: [] for name in layers}}
         try:
             for index in range(-10, args.n):
-                shift = index % len(runs)  # rotate which goes first
-                for run in runs[shift:] + runs[:shift]:
-                    run(index)
+                names = list(layers)
+                shift = index % len(names)  # rotate the order; each sample follows a runc one
+                for position, name in enumerate(names[shift:] + names[:shift]):
+                    runc = time_runc(bundle, index * len(names) + position)
+                    elapsed = layers[name](index)
+                    if index >= 0:
+                        samples["runc"].append(runc)
+                        samples[name].append(elapsed)
         finally:
             supervisor.close()
             shutil.rmtree(bundle)
-    kept = {name: values[10:] for name, values in samples.items()}  # the first ten were warm-up
-    runc = sorted(kept["runc"])[len(kept["runc"]) // 2]
+    runc = statistics.median(samples["runc"])
     print("container lifecycle of /bin/true, and its layers, interleaved in one run")
-    for name, label in (("runc", "runc run"), ("shoal", "shoal through the Agent API"),
+    for name, label in (("runc", "runc run"), ("shoal", "shoal through the Agent API (gRPC)"),
+                        ("lean", "the same through the lean local socket"),
                         ("supervisor", "the runtime supervisor's protocol alone"),
-                        ("grpc", "four bare gRPC round trips")):
-        median = sorted(kept[name])[len(kept[name]) // 2]
-        print(f"  {label:40s} {summary(kept[name])}   {median / runc:.2f}x runc")
-
+                        ("grpc", "four bare gRPC round trips"), ("lean_trips", "four bare lean round trips")):
+        print(f"  {label:40s} {summary(samples[name])}   {statistics.median(samples[name]) / runc:.2f}x runc")
 
 if __name__ == "__main__":
     main()

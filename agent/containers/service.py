@@ -17,9 +17,9 @@ import secrets
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from agent.cgroups import CgroupManager, CgroupStats
 from agent.containers import logs, naming, restart, runspec
@@ -33,6 +33,7 @@ from agent.network.manager import NetworkManager
 from agent.runtime.client import SupervisorClient, Unprepared
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_STOP_TIMEOUT = 10
 MANUAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
@@ -44,6 +45,14 @@ class LifecycleObserver(Protocol):
     def container_started(self, seconds: float) -> None: ...
 
     def container_restarted(self, container_id: str) -> None: ...
+
+
+async def _even_if_the_caller_leaves(work: Coroutine[Any, Any, T]) -> T:
+    """Runs `work` to its end even when the awaiting caller is cancelled (a gRPC client's deadline
+    or cancel): for operations the kernel and the records must not be left halfway through."""
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved, if orphaned
+    return await asyncio.shield(task)
 
 
 def parse_signal(value: str) -> signal.Signals:
@@ -167,9 +176,7 @@ class ContainerService:
         """A caller that goes away (a client's deadline, Ctrl-C during `run`) does not cut a start
         short: the supervisor would run the container while its record still said created."""
         container = self.resolve(ref)
-        starting = asyncio.ensure_future(self._start_unless_active(container.id))
-        starting.add_done_callback(lambda task: task.cancelled() or task.exception())  # retrieved, if orphaned
-        return await asyncio.shield(starting)
+        return await _even_if_the_caller_leaves(self._start_unless_active(container.id))
 
     async def _start_unless_active(self, container_id: str) -> Container:
         async with self._lock(container_id):
@@ -359,7 +366,12 @@ class ContainerService:
             task.cancel()
 
     async def remove(self, ref: str, force: bool) -> None:
+        """A forced removal whose caller goes away once the container is killed still removes it:
+        otherwise the record would stay, exited, under a name the caller believes free."""
         container = self.resolve(ref)
+        await _even_if_the_caller_leaves(self._remove(container, force))
+
+    async def _remove(self, container: Container, force: bool) -> None:
         if container.state is State.RUNNING:
             if not force:
                 raise Conflict(f"container {container.name} is running: stop it first or remove with force")

@@ -114,6 +114,23 @@ def test_a_start_whose_caller_leaves_still_completes(agent: AgentProcess, stub: 
     stub.RemoveContainer(apb.RemoveContainerRequest(container=created.id))
 
 
+def test_a_forced_removal_whose_caller_leaves_still_completes(agent: AgentProcess, stub: Any) -> None:
+    """The client's deadline passes while the supervisor (stopped here) has the kill: the agent still
+    removes the container once it has ended, instead of keeping it, exited, under its name."""
+    created = stub.CreateContainer(apb.CreateContainerRequest(spec=spec("doomed", "sleep", "300",
+                                                                        auto_remove=False))).container
+    stub.StartContainer(apb.StartContainerRequest(container=created.id))
+    supervisor = agent.supervisor_pid()
+    os.kill(supervisor, signal.SIGSTOP)
+    try:
+        with pytest.raises(grpc.RpcError) as gone:
+            stub.RemoveContainer(apb.RemoveContainerRequest(container=created.id, force=True), timeout=0.5)
+        assert gone.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
+    wait_for(lambda: "doomed" not in names(agent))
+
+
 @pytest.mark.parametrize(("request_fields", "code", "words"), [
     ({"spec": spec("both", "true"), "attach": True, "detach": True}, grpc.StatusCode.INVALID_ARGUMENT, "detach"),
     ({"spec": cpb.ContainerSpec(name="nothing", image="nosuch:image")}, grpc.StatusCode.NOT_FOUND, "nosuch"),
