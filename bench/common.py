@@ -8,7 +8,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -67,6 +67,25 @@ def bench_agent(label: str) -> Iterator[AgentProcess]:
             yield agent
         finally:
             agent.destroy()
+
+
+def interleaved_with_runc(runc: Callable[[int], float], kinds: dict[str, Callable[[int], float]], rounds: int,
+                          warmup: int) -> dict[str, list[float]]:
+    """Milliseconds per sample of each kind, and of runc under "runc". Every sample of a kind
+    follows a runc sample and every runc sample one of a kind, as when one kind alone is
+    interleaved with runc; the kinds' order rotates from round to round. Each call gets a number
+    of its own (negative during the warm-up, whose samples are dropped)."""
+    samples: dict[str, list[float]] = {"runc": [], **{kind: [] for kind in kinds}}
+    names = list(kinds)
+    for index in range(-warmup, rounds):
+        shift = index % len(names)
+        for position, kind in enumerate(names[shift:] + names[:shift]):
+            number = index * len(names) + position
+            runc_elapsed, elapsed = runc(number), kinds[kind](number)
+            if index >= 0:
+                samples["runc"].append(runc_elapsed)
+                samples[kind].append(elapsed)
+    return samples
 
 
 def summary(samples: list[float]) -> str:

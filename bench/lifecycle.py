@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 
-from common import bench_agent, summary
+from common import bench_agent, interleaved_with_runc, summary
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import containers_pb2 as cpb
 
@@ -92,24 +92,13 @@ def main() -> None:
         diff_id = stub.InspectImage(apb.InspectImageRequest(image="busybox:bench")).image.diff_ids[0]
         rootfs = os.path.join(agent.state_dir, "images", "layers", diff_id.removeprefix("sha256:"))
         bundle = runc_bundle(rootfs)
-        samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
         shoal = {"grpc": lambda i: time_shoal(stub, i),
                  "lean": lambda i: time_shoal(lean, i),
                  "grpc_run": lambda i: time_shoal_run(stub, i),
                  "lean_run": lambda i: time_shoal_run(lean, i),
                  "bridged": lambda i: time_shoal(stub, i, cpb.NETWORK_MODE_BRIDGE)}
         try:
-            for index in range(-args.warmup, args.n):
-                kinds = list(shoal)
-                shift = index % len(kinds)  # rotate the order of the kinds from round to round
-                # Every Shoal sample follows a runc sample and every runc sample a Shoal one, as
-                # when one kind alone is interleaved with runc.
-                for position, kind in enumerate(kinds[shift:] + kinds[:shift]):
-                    runc = time_runc(bundle, index * len(kinds) + position)
-                    elapsed = shoal[kind](index)
-                    if index >= 0:
-                        samples["runc"].append(runc)
-                        samples[kind].append(elapsed)
+            samples = interleaved_with_runc(lambda i: time_runc(bundle, i), shoal, args.n, args.warmup)
         finally:
             shutil.rmtree(bundle)
     runc_median = statistics.median(samples["runc"])

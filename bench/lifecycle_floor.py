@@ -22,7 +22,7 @@ import statistics
 import time
 from typing import Any
 
-from common import bench_agent, summary
+from common import bench_agent, interleaved_with_runc, summary
 from lifecycle import runc_bundle, time_runc, time_shoal
 from shoal.agent.v1 import agent_pb2 as apb
 from shoal.agent.v1 import containers_pb2 as cpb
@@ -123,17 +123,8 @@ def main() -> None:
                   "supervisor": lambda i: time_supervisor(supervisor, agent.state_dir, layer, i),
                   "grpc": lambda i: time_round_trips(stub, idle.id),
                   "lean_trips": lambda i: time_round_trips(lean, idle.id)}
-        samples: dict[str, list[float]] = {"runc": [], **{name: [] for name in layers}}
         try:
-            for index in range(-10, args.n):
-                names = list(layers)
-                shift = index % len(names)  # rotate the order; each sample follows a runc one
-                for position, name in enumerate(names[shift:] + names[:shift]):
-                    runc = time_runc(bundle, index * len(names) + position)
-                    elapsed = layers[name](index)
-                    if index >= 0:
-                        samples["runc"].append(runc)
-                        samples[name].append(elapsed)
+            samples = interleaved_with_runc(lambda i: time_runc(bundle, i), layers, args.n, 10)
         finally:
             supervisor.close()
             shutil.rmtree(bundle)

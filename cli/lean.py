@@ -128,19 +128,10 @@ class LeanAgentStub(agent_pb2_grpc.AgentStub):
         connection = self._begin(name, request, timeout)
         if connection is None:
             return self._grpc[name](request, timeout=timeout)  # type: ignore[no-any-return]
-        try:
-            kind, body = connection.read_frame()
-            if kind != MESSAGE:
-                _raise_status(kind, body)
-            response = response_type.FromString(body)
-            kind, body = connection.read_frame()
-            if kind != STATUS or body[:1] != b"\0":
-                _raise_status(kind, body)
-        except BaseException:
-            connection.close()
-            raise
-        self._end(connection)
-        return response
+        responses = list(self._responses(connection, response_type))
+        if len(responses) != 1:
+            raise LeanRpcError(grpc.StatusCode.INTERNAL, f"the agent answered {name} with {len(responses)} messages")
+        return responses[0]
 
     def _stream(self, name: str, response_type: type[Message], request: Message,
                 timeout: float | None = None) -> Iterator[Message]:
