@@ -141,16 +141,20 @@ async def _serve_api(config: AgentConfig, servicer: AgentServicer) -> grpc.aio.S
 async def _serve_lean(config: AgentConfig, servicer: AgentServicer) -> LeanServer:
     """The lean local transport beside each unix:// gRPC socket, with the same permissions."""
     lean = LeanServer(servicer)
-    if config.lean_socket:
-        for address in config.grpc_addresses:
-            if address.startswith("unix://"):
-                path = address.removeprefix("unix://") + SUFFIX
-                try:
-                    await lean.listen(path)
-                except OSError as e:
-                    await lean.close()
-                    raise Unavailable(f"--listen {address}: cannot listen on its lean socket {path} ({e})") from None
-                os.chmod(path, 0o600)
+    for address in config.grpc_addresses:
+        if not address.startswith("unix://"):
+            continue
+        path = address.removeprefix("unix://") + SUFFIX
+        if not config.lean_socket:  # one an earlier run left would send every client's call there first
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            continue
+        try:
+            await lean.listen(path)
+        except OSError as e:
+            await lean.close()
+            raise Unavailable(f"--listen {address}: cannot listen on its lean socket {path} ({e})") from None
+        os.chmod(path, 0o600)
     return lean
 
 

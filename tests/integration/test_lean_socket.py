@@ -65,7 +65,10 @@ def test_the_lean_socket_ends_with_the_agent_and_a_stale_one_is_seen_through(fre
 
 @pytest.fixture
 def grpc_only_agent(test_root: str) -> Iterator[AgentProcess]:
+    """Started once with the lean socket and killed by force, then without it."""
     process = make_agent(test_root)
+    process.start()
+    process.kill_agent()
     process.flags = ("--no-lean-socket",)
     process.start()
     try:
