@@ -152,7 +152,7 @@ class LeanServer:
             return status_frame(grpc.StatusCode.OK)
         except errors.ShoalError as e:
             return status_frame(status_for(e), str(e))
-        except ConnectionError:  # the client left: the connection's reader cancels nothing more
+        except ConnectionError:  # the client left mid-stream: nothing more to send, and its reader ends the call
             return b""
         except Exception as e:  # as gRPC answers a handler's unexpected exception
             log.exception("lean call %s failed", name)

@@ -25,7 +25,7 @@ from agent.cgroups import CgroupManager, CgroupStats
 from agent.containers import logs, naming, restart, runspec
 from agent.containers.model import Container, ContainerSpec, NetworkMode, State
 from agent.containers.records import ContainerRecords
-from agent.containers.state import transition
+from agent.containers.state import transition, with_unrecorded_run
 from agent.containers.validate import validate
 from agent.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, ShoalError
 from agent.images.store import ImageStore
@@ -480,6 +480,7 @@ class ContainerService:
                     await self.supervisor.call("release", id=container_id)
         status = reply["containers"]
         for container in list(self.containers.values()):
+            container = with_unrecorded_run(container, self.records.read_supervisor_record(container.id, "run.json"))
             if not container.is_active:
                 continue
             running = status.get(container.id)

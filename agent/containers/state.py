@@ -26,3 +26,14 @@ def transition(container: Container, to: State, **changes: object) -> Container:
     if to not in TRANSITIONS[container.state]:
         raise Conflict(f"container {container.name} is {container.state.value}; it cannot become {to.value}")
     return container.evolve(state=to, **changes)
+
+
+def with_unrecorded_run(container: Container, run: dict[str, object] | None) -> Container:
+    """The container as the supervisor's record of its latest run (`run.json`) shows it, when that
+    run is newer than the agent's record: the agent died between the supervisor's start and its
+    own record of it. The run is then the container's (running; its exit, if any, is applied from
+    `exit.json` as for any running container). Otherwise the container, unchanged."""
+    if container.is_active or run is None or int(str(run["generation"])) <= container.generation:
+        return container
+    return transition(container, State.RUNNING, pid=int(str(run["pid"])), generation=int(str(run["generation"])),
+                      started_at=int(str(run["started_at"])), error="", stopped_by_user=False)

@@ -33,6 +33,7 @@ ERRORS: dict[str, Callable[[str], Exception]] = {
 }
 SPAWN_TIMEOUT = 10.0
 RECONNECT_BACKOFF = (0.1, 1.0)
+RECONNECT_WAIT = 10.0  # seconds a request waits for a lost supervisor connection to be repaired
 
 
 def supervisor_command(state_dir: str, cgroup_parent: str, socket_path: str) -> list[str]:
@@ -69,7 +70,7 @@ class SupervisorClient:
         try:
             await self._open()
         except OSError:
-            self._spawn()
+            spawned = self._spawn()
             deadline = asyncio.get_running_loop().time() + SPAWN_TIMEOUT
             while True:
                 await asyncio.sleep(0.02)
@@ -77,7 +78,8 @@ class SupervisorClient:
                     await self._open()
                     break
                 except OSError:
-                    if asyncio.get_running_loop().time() > deadline:
+                    # One that exited at start is not waited for: the caller's next try spawns anew.
+                    if spawned.poll() is not None or asyncio.get_running_loop().time() > deadline:
                         raise Unavailable(f"the runtime supervisor did not start: see "
                                           f"{os.path.join(self.state_dir, 'supervisor.log')}") from None
         try:
@@ -89,13 +91,13 @@ class SupervisorClient:
             raise
         self._established = True  # from now on a lost connection is repaired in the background
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(agent.__file__)))
         env = {**os.environ, "PYTHONPATH": package_root}
         with open(os.path.join(self.state_dir, "supervisor.log"), "ab") as log_file:
-            subprocess.Popen(supervisor_command(self.state_dir, self.cgroup_parent, self.socket_path),
-                             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
-                             start_new_session=True, close_fds=True)
+            return subprocess.Popen(supervisor_command(self.state_dir, self.cgroup_parent, self.socket_path),
+                                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
+                                    start_new_session=True, close_fds=True)
 
     async def _open(self) -> None:
         reader, writer = await asyncio.open_unix_connection(self.socket_path)
@@ -160,12 +162,26 @@ class SupervisorClient:
         """Writes the request at once and returns its reply to await: the caller can do its own
         work (a record's write) while the supervisor does the request's."""
         if self._writer is None:
-            raise Unavailable("the runtime supervisor is not connected")
+            if self._reconnecting is None or self._reconnecting.done():
+                raise Unavailable("the runtime supervisor is not connected")
+            return self._send_once_reconnected(op, fields)
         self._next_req += 1
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[self._next_req] = future
         self._writer.write(protocol.encode({"op": op, "req": self._next_req, **fields}))
         return _checked(future)
+
+    async def _send_once_reconnected(self, op: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """A request made while a lost connection is being repaired (a supervisor that died is
+        replaced within a second) waits for the new one and its reconciliation, for a while,
+        instead of failing a create or a start that a moment later would have worked."""
+        assert self._reconnecting is not None
+        try:
+            await asyncio.wait_for(asyncio.shield(self._reconnecting), RECONNECT_WAIT)
+        except TimeoutError:
+            raise Unavailable(f"the runtime supervisor is not connected (still reconnecting after "
+                              f"{RECONNECT_WAIT:.0f}s: see {os.path.join(self.state_dir, 'supervisor.log')})") from None
+        return await self.send(op, **fields)
 
     def exec_blocking(self, container_id: str, spec: dict[str, Any]) -> tuple[int, list[int]]:
         """Starts an exec'd process; returns its id and our ends of its stdio (passed as SCM_RIGHTS)."""

@@ -353,3 +353,65 @@ def test_a_pooled_init_that_died_before_it_was_reaped_is_replaced_at_create(fres
     started = agent.cli("start", "replaced")
     assert started.code == 0, started.err
     assert _wait_for(lambda: agent.cli("logs", "replaced").out == "ran\n")
+
+
+def test_a_start_the_agent_did_not_live_to_record_is_adopted_with_its_exit(fresh_agent: AgentProcess) -> None:
+    """The supervisor starts a container and the agent dies before it records the start (here the
+    start is sent to the supervisor while the agent is down): the next agent adopts the run, and
+    learns its exit code, whether it ended before the agent came back or after."""
+    from shoal.agent.v1 import agent_pb2 as apb
+    from shoal.agent.v1 import containers_pb2 as cpb
+
+    from agent.supervisor import protocol
+
+    agent = fresh_agent
+    stub = agent.stub()
+    ids = {}
+    for name, script in (("ended-unseen", "exit 4"), ("ends-later", "sleep 2; exit 5")):
+        spec = cpb.ContainerSpec(name=name, image="busybox:test", command=["sh", "-c", script])
+        ids[name] = stub.CreateContainer(apb.CreateContainerRequest(spec=spec)).container.id
+    agent.kill_agent(signal.SIGKILL)
+    supervisor = os.path.join(agent.state_dir, "supervisor.sock")
+    for container_id in ids.values():
+        reply, _ = protocol.call_blocking(supervisor, {"op": "start", "id": container_id})
+        assert reply["ok"], reply
+    exit_record = os.path.join(agent.state_dir, "containers", ids["ended-unseen"], "exit.json")
+    assert _wait_for(lambda: os.path.exists(exit_record))
+    agent.start()
+
+    def inspected(name: str) -> dict:  # type: ignore[type-arg]
+        [found] = agent.cli_json("inspect", name)  # type: ignore[misc]
+        return found  # type: ignore[no-any-return]
+
+    assert (inspected("ended-unseen")["state"], inspected("ended-unseen")["exit_code"]) == ("CONTAINER_STATE_EXITED", 4)
+    assert inspected("ends-later")["state"] == "CONTAINER_STATE_RUNNING"
+    assert _wait_for(lambda: inspected("ends-later")["state"] == "CONTAINER_STATE_EXITED")
+    assert inspected("ends-later")["exit_code"] == 5
+
+
+def test_requests_made_while_a_dead_supervisor_is_replaced_wait_for_the_new_one(fresh_agent: AgentProcess) -> None:
+    """Until the agent has a new supervisor connected, a create waits for it instead of failing with
+    UNAVAILABLE. A directory where the socket goes keeps each new supervisor from listening (it
+    exits, and the agent tries again with backoff) until the test removes it."""
+    from shoal.agent.v1 import agent_pb2 as apb
+    from shoal.agent.v1 import containers_pb2 as cpb
+
+    agent = fresh_agent
+    supervisor = agent.supervisor_pid()
+    socket_path = os.path.join(agent.state_dir, "supervisor.sock")
+    os.unlink(socket_path)  # the running supervisor keeps its connection to the agent
+    os.mkdir(socket_path)
+    try:
+        os.kill(supervisor, signal.SIGKILL)
+        with ThreadPoolExecutor(1) as pool:
+            spec = cpb.ContainerSpec(name="meanwhile", image="busybox:test", command=["true"])
+            creating = pool.submit(agent.stub().CreateContainer, apb.CreateContainerRequest(spec=spec), timeout=20)
+            time.sleep(1)
+            assert not creating.done(), creating.exception()
+            os.rmdir(socket_path)
+            created = creating.result(timeout=20).container
+    finally:
+        if os.path.isdir(socket_path):
+            os.rmdir(socket_path)
+    agent.stub().StartContainer(apb.StartContainerRequest(container=created.id), timeout=20)
+    assert agent.supervisor_pid() != supervisor

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from agent.containers.model import Container, ContainerSpec, RestartKind, RestartPolicy, State
 from agent.containers.restart import MAX_DELAY, STABLE_RUN, decide
-from agent.containers.state import TRANSITIONS, transition
+from agent.containers.state import TRANSITIONS, transition, with_unrecorded_run
 from agent.errors import Conflict
 
 ALWAYS = RestartPolicy(kind=RestartKind.ALWAYS)
@@ -75,3 +75,21 @@ def test_record_round_trips_through_json() -> None:
     assert Container.from_json(json.loads(json.dumps(original.to_json()))) == original
     # to_json is written out by hand for speed: it must say exactly what a deep conversion says.
     assert json.dumps(original.to_json(), sort_keys=True) == json.dumps(asdict(original), sort_keys=True)
+
+
+def test_a_run_the_agent_did_not_record_becomes_the_containers() -> None:
+    """The agent died between the supervisor's start and its own record of it (recovery)."""
+    created = container(State.CREATED)
+    run = {"pid": 4321, "generation": created.generation + 1, "started_at": 17}
+    adopted = with_unrecorded_run(created, run)
+    assert (adopted.state, adopted.pid, adopted.generation, adopted.started_at) == (State.RUNNING, 4321, 1, 17)
+    exited = container(State.EXITED).evolve(generation=3)
+    assert with_unrecorded_run(exited, {**run, "generation": 4}).state is State.RUNNING
+
+
+def test_a_run_the_record_knows_or_no_run_changes_nothing() -> None:
+    exited = container(State.EXITED).evolve(generation=2)
+    assert with_unrecorded_run(exited, {"pid": 1, "generation": 2, "started_at": 0}) is exited
+    assert with_unrecorded_run(exited, None) is exited
+    running = container(State.RUNNING).evolve(generation=2)
+    assert with_unrecorded_run(running, {"pid": 1, "generation": 3, "started_at": 0}) is running
