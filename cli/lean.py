@@ -146,13 +146,16 @@ class LeanAgentStub(agent_pb2_grpc.AgentStub):
         try:
             while (frame := connection.read_frame())[0] == MESSAGE:
                 yield response_type.FromString(frame[1])
-            kind, body = frame
-            if kind != STATUS or body[:1] != b"\0":
-                _raise_status(kind, body)
         except BaseException:
             connection.close()
             raise
-        self._end(connection)
+        kind, body = frame
+        if kind != STATUS:
+            connection.close()
+        else:  # the call has ended, with or without an error: the connection serves the next one
+            self._end(connection)
+        if kind != STATUS or body[:1] != b"\0":
+            _raise_status(kind, body)
 
     def _begin(self, name: str, request: Message, timeout: float | None) -> _Connection | None:
         """A connection with the request sent, or None when the lean socket cannot be reached

@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 PREFACE = b"SHOAL-LEAN/1\n"
 REQUEST, MESSAGE, STATUS = 1, 2, 3
 HEADER = struct.Struct(">IB")
-MAX_FRAME = 64 << 20  # as the gRPC clients' receive limit
+MAX_FRAME = 64 << 20  # as the gRPC clients' receive limit; larger frames end the connection
+MAX_REQUEST = 4 << 20  # as the gRPC server's receive limit: a larger request is answered RESOURCE_EXHAUSTED
 SUFFIX = ".lean"  # the socket's path: the gRPC socket's, with this added
 
 
@@ -112,6 +113,10 @@ class LeanServer:
                 body = await reader.readexactly(length - 1)
                 if call is not None and not call.done():
                     raise ProtocolError("a request before the previous call's status")
+                if len(body) > MAX_REQUEST:
+                    writer.write(status_frame(grpc.StatusCode.RESOURCE_EXHAUSTED, f"a request of {len(body)} bytes "
+                                              f"is larger than the {MAX_REQUEST >> 20} MiB the agent takes"))
+                    continue
                 call = asyncio.ensure_future(self._call(body, writer))
         except (asyncio.IncompleteReadError, ConnectionError, ProtocolError):
             pass  # the client left, or is no lean client: nothing to answer

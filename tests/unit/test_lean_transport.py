@@ -110,6 +110,7 @@ def test_domain_errors_keep_their_status_code_and_message(served: Any) -> None:
         stub.InspectContainer(apb.InspectContainerRequest(container="broken"))
     assert raised.value.code() is grpc.StatusCode.UNKNOWN and "a bug" in raised.value.details()
     assert stub.InspectContainer(apb.InspectContainerRequest(container="after")).container.name == "web"
+    assert len(stub._idle) == 1  # an error ends the call, not the connection
 
 
 def test_a_stream_yields_each_message_then_ends(served: Any) -> None:
@@ -180,3 +181,14 @@ def test_an_unknown_method_is_unimplemented(served: Any) -> None:
 def test_a_peer_without_the_preface_is_disconnected(served: Any) -> None:
     path, _, _ = served
     assert raw_exchange(path, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == b""  # a gRPC client at the wrong socket
+
+
+def test_a_request_larger_than_grpcs_limit_is_refused_and_the_connection_kept(served: Any) -> None:
+    path, _, _ = served
+    stub = stub_for(path)
+    huge = apb.InspectContainerRequest(container="x" * (5 << 20))
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.InspectContainer(huge)
+    assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "4 MiB" in raised.value.details()
+    assert stub.InspectContainer(apb.InspectContainerRequest(container="small")).container.id == "small"
+    assert len(stub._idle) == 1
