@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clusterctl", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agent", help="unix:///PATH or HOST:PORT of a shoal-agent "
-                                        "(default: $SHOAL_AGENT, else unix:///var/lib/shoal/agent/agent.sock)")
+                                        "(default: $SHOAL_AGENT, else unix:///var/lib/shoal/agent/agent.sock); "
+                                        "its lean socket PATH.lean is used when it answers ($SHOAL_LEAN=0: never)")
     parser.add_argument("--server", help="HOST:PORT of a shoal-controlplane, for cluster commands "
                                          "(default: $SHOAL_SERVER, else the config file)")
     add_output_flag(parser, default="table")
