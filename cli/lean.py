@@ -160,13 +160,20 @@ class LeanAgentStub(agent_pb2_grpc.AgentStub):
     def _begin(self, name: str, request: Message, timeout: float | None) -> _Connection | None:
         """A connection with the request sent, or None when the lean socket cannot be reached
         (the call then goes through gRPC, which reports an agent that is down its own way)."""
-        if self._idle:
-            connection = self._idle.pop()
-        else:
+        while self._idle:
             try:
-                connection = _Connection(self._path)
-            except OSError:
-                return None
+                return self._send(self._idle.pop(), name, request, timeout)
+            except LeanRpcError as e:  # the agent closed it since (it restarted): the next one, or a new one
+                if e.code() is not grpc.StatusCode.UNAVAILABLE:
+                    raise
+        try:
+            connection = _Connection(self._path)
+        except OSError:
+            return None
+        return self._send(connection, name, request, timeout)
+
+    @staticmethod
+    def _send(connection: _Connection, name: str, request: Message, timeout: float | None) -> _Connection:
         connection.deadline = None if timeout is None else time.monotonic() + timeout
         try:
             connection.send(name, request)

@@ -6,6 +6,7 @@ tests/integration/test_lean_socket.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
@@ -59,23 +60,30 @@ class Recording(agent_pb2_grpc.AgentServicer):
             raise
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Recording, asyncio.AbstractEventLoop]]:
+@contextlib.contextmanager
+def serving(path: str) -> Iterator[tuple[Recording, asyncio.AbstractEventLoop]]:
+    """A LeanServer on `path` in a thread with its own event loop, closed at the end."""
     loop = asyncio.new_event_loop()
     servicer = Recording()
     server = LeanServer(servicer)
-    path = str(tmp_path / "agent.sock.lean")
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(server.listen(path), loop).result(5)
     try:
-        yield path, servicer, loop
+        yield servicer, loop
     finally:
         asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
     assert not os.path.exists(path)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Recording, asyncio.AbstractEventLoop]]:
+    path = str(tmp_path / "agent.sock.lean")
+    with serving(path) as (servicer, loop):
+        yield path, servicer, loop
 
 
 def stub_for(path: str) -> LeanAgentStub:
@@ -192,3 +200,13 @@ def test_a_request_larger_than_grpcs_limit_is_refused_and_the_connection_kept(se
     assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "4 MiB" in raised.value.details()
     assert stub.InspectContainer(apb.InspectContainerRequest(container="small")).container.id == "small"
     assert len(stub._idle) == 1
+
+
+def test_a_connection_the_agent_closed_since_is_replaced(tmp_path: Path) -> None:
+    """An agent that restarted between two calls of one client: the idle connection is dead."""
+    path = str(tmp_path / "agent.sock.lean")
+    stub = stub_for(path)
+    with serving(path):
+        assert stub.InspectContainer(apb.InspectContainerRequest(container="before")).container.id == "before"
+    with serving(path):
+        assert stub.InspectContainer(apb.InspectContainerRequest(container="after")).container.id == "after"
