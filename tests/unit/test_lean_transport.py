@@ -210,3 +210,13 @@ def test_a_connection_the_agent_closed_since_is_replaced(tmp_path: Path) -> None
         assert stub.InspectContainer(apb.InspectContainerRequest(container="before")).container.id == "before"
     with serving(path):
         assert stub.InspectContainer(apb.InspectContainerRequest(container="after")).container.id == "after"
+
+
+def test_both_sides_speak_the_same_wire_format() -> None:
+    """cli/ and agent/ share only the protos, so each states the format's constants itself."""
+    from agent.api import lean as server
+    from cli import lean as client
+
+    for constant in ("PREFACE", "REQUEST", "MESSAGE", "STATUS", "MAX_FRAME", "SUFFIX"):
+        assert getattr(server, constant) == getattr(client, constant), constant
+    assert server.HEADER.format == client.HEADER.format
