@@ -48,8 +48,7 @@ class LifecycleObserver(Protocol):
 
 
 async def _even_if_the_caller_leaves(work: Coroutine[Any, Any, T]) -> T:
-    """Runs `work` to its end even when the awaiting caller is cancelled (a gRPC client's deadline
-    or cancel): for operations the kernel and the records must not be left halfway through."""
+    """Runs `work` to its end even if its caller is cancelled (a client's deadline or cancel)."""
     task = asyncio.ensure_future(work)
     task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved, if orphaned
     return await asyncio.shield(task)
@@ -366,8 +365,7 @@ class ContainerService:
             task.cancel()
 
     async def remove(self, ref: str, force: bool) -> None:
-        """A forced removal whose caller goes away once the container is killed still removes it:
-        otherwise the record would stay, exited, under a name the caller believes free."""
+        """Ends even if the caller leaves mid-kill: else the record stays under a name it thinks free."""
         container = self.resolve(ref)
         await _even_if_the_caller_leaves(self._remove(container, force))
 
@@ -480,9 +478,11 @@ class ContainerService:
                     await self.supervisor.call("release", id=container_id)
         status = reply["containers"]
         for container in list(self.containers.values()):
-            container = with_unrecorded_run(container, self.records.read_supervisor_record(container.id, "run.json"))
-            if not container.is_active:
-                continue
+            if not container.is_active:  # unless the supervisor started a run that its record missed
+                run_record = self.records.read_supervisor_record(container.id, "run.json")
+                container = with_unrecorded_run(container, run_record)
+                if not container.is_active:
+                    continue
             running = status.get(container.id)
             if running and int(running["generation"]) == container.generation:
                 self._commit(container.evolve(state=State.RUNNING, pid=int(running["pid"])))

@@ -107,9 +107,14 @@ class AgentProcess:
     def stub(self) -> agent_pb2_grpc.AgentStub:
         return agent_pb2_grpc.AgentStub(grpc.insecure_channel(self.address))
 
+    @property
+    def lean_path(self) -> str:
+        """The agent's lean local socket (agent/api/lean.py), beside its gRPC one."""
+        return self.address.removeprefix("unix://") + SUFFIX
+
     def lean_stub(self) -> LeanAgentStub:
-        """The same API through the agent's lean local socket (agent/api/lean.py), as clusterctl uses it."""
-        return LeanAgentStub(grpc.insecure_channel(self.address), self.address.removeprefix("unix://") + SUFFIX)
+        """The same API through the lean local socket, as clusterctl uses it."""
+        return LeanAgentStub(grpc.insecure_channel(self.address), self.lean_path)
 
     def cli(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> CliResult:
         done = subprocess.run([sys.executable, "-m", "cli.main", "--agent", self.address, *args],

@@ -16,13 +16,8 @@ from tests.integration.conftest import make_agent
 from tests.integration.harness import AgentProcess
 
 
-@pytest.fixture
-def lean_path(agent: AgentProcess) -> str:
-    return agent.address.removeprefix("unix://") + ".lean"
-
-
-def test_the_lean_socket_sits_beside_the_grpc_socket_for_root_only(agent: AgentProcess, lean_path: str) -> None:
-    mode = os.stat(lean_path).st_mode
+def test_the_lean_socket_sits_beside_the_grpc_socket_for_root_only(agent: AgentProcess) -> None:
+    mode = os.stat(agent.lean_path).st_mode
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
 
 
@@ -52,7 +47,7 @@ def test_clusterctl_runs_containers_over_the_lean_socket_alone(agent: AgentProce
 def test_the_lean_socket_ends_with_the_agent_and_a_stale_one_is_seen_through(fresh_agent: AgentProcess) -> None:
     """Nothing answers on the socket an agent killed by force left: clusterctl says the agent is not
     running, as over gRPC, and the agent's next start replaces the socket; a stop removes it."""
-    lean = fresh_agent.address.removeprefix("unix://") + ".lean"
+    lean = fresh_agent.lean_path
     fresh_agent.kill_agent()
     assert os.path.exists(lean)
     down = fresh_agent.cli("ps")
@@ -78,7 +73,7 @@ def grpc_only_agent(test_root: str) -> Iterator[AgentProcess]:
 
 
 def test_without_the_lean_socket_clusterctl_uses_grpc(grpc_only_agent: AgentProcess, busybox_tar: str) -> None:
-    assert not os.path.exists(grpc_only_agent.address.removeprefix("unix://") + ".lean")
+    assert not os.path.exists(grpc_only_agent.lean_path)
     assert grpc_only_agent.cli("image", "import", busybox_tar).code == 0
     run = grpc_only_agent.cli("run", "--rm", "busybox:test", "echo", "over gRPC")
     assert (run.code, run.out) == (0, "over gRPC\n"), run.err
