@@ -27,12 +27,17 @@ def parse_time(stamp: bytes) -> int:
 
 
 def parse_line(raw: bytes) -> LogLine | None:
+    """None for what is not a log line: the torn end of a file whose writer was killed mid-write
+    would otherwise end every reading of the container's logs."""
     parts = raw.rstrip(b"\n").split(b" ", 3)
     if len(parts) < 3:
         return None
     stamp, stream, tag = parts[0], parts[1], parts[2]
     data = parts[3] if len(parts) == 4 else b""
-    return LogLine(stream.decode(), parse_time(stamp), data + b"\n" if tag == b"F" else data)
+    try:
+        return LogLine(stream.decode(), parse_time(stamp), data + b"\n" if tag == b"F" else data)
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def log_files(path: str) -> list[str]:
@@ -87,6 +92,7 @@ async def follow(path: str, handle: BinaryIO | None, active: Callable[[], bool],
             data = handle.read() if handle else b""
             if handle is None or _rotated(path, handle):
                 if handle is not None:
+                    data += handle.read()  # what the writer added after the read above, then rotated
                     handle.close()
                 try:
                     handle = open(path, "rb")  # noqa: SIM115

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agent.containers.logs import parse_line, read_tail
+from agent.containers import logs
+from agent.containers.logs import log_files, parse_line, read_tail
 from agent.supervisor import protocol
 from agent.supervisor.identity import UserError, find_executable, resolve_user
 from agent.supervisor.logs import MAX_PARTIAL, LineSplitter, LogFile
@@ -121,3 +124,39 @@ def test_the_executable_is_found_as_execvpe_would(tmp_path: Path) -> None:
         find_executable("tool", {"PATH": str(first)})
     with pytest.raises(FileNotFoundError):
         find_executable("ghost", environment)
+
+
+def test_follow_reads_what_was_written_between_its_read_and_the_rotation(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer adds lines to the followed file and rotates it between the follower's read and
+    its rotation check (a fast writer, as an attached `run` of a chatty container meets)."""
+    path = str(tmp_path / "container.log")
+    log = LogFile(path, max_bytes=1 << 20, max_files=2)
+    log.write(b"stdout", [(b"before", True)])
+    seen, handle = read_tail(path, -1)
+    real_rotated = logs._rotated
+
+    def rotated_meanwhile(followed: str, followed_handle: Any) -> bool:
+        if len(log_files(path)) == 1:
+            log.write(b"stdout", [(b"late in the old file", True)])
+            log._rotate()
+            log.write(b"stdout", [(b"in the new file", True)])
+        return real_rotated(followed, followed_handle)
+
+    monkeypatch.setattr(logs, "_rotated", rotated_meanwhile)
+    states = iter([True, True, False, False])
+
+    async def changed(timeout: float) -> None:
+        pass
+
+    async def followed() -> list[bytes]:
+        return [line.data async for batch in logs.follow(path, handle, lambda: next(states), changed)
+                for line in batch]
+
+    assert [line.data for line in seen] == [b"before\n"]
+    assert asyncio.run(followed()) == [b"late in the old file\n", b"in the new file\n"]
+    log.close()
+
+
+def test_a_torn_line_is_skipped_not_fatal() -> None:
+    assert parse_line(b"06T20:22:58.1Z stdout F torn\n") is None
